@@ -1,0 +1,49 @@
+namespace Inbox.Reliability.Sqlite;
+
+/// <summary>The schema, as numbered migrations applied in order, each once.</summary>
+internal static class SqliteMigrations
+{
+    public static readonly (int Version, string Name, string Sql)[] All =
+    [
+        (1, "jobs", """
+            CREATE TABLE inbox_jobs (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                queue TEXT NOT NULL,
+                key TEXT NULL,
+                is_head INTEGER NOT NULL,
+                payload TEXT NOT NULL,
+                status INTEGER NOT NULL,
+                priority INTEGER NOT NULL,
+                attempts INTEGER NOT NULL,
+                max_attempts INTEGER NOT NULL,
+                run_at INTEGER NOT NULL,
+                dedupe_key TEXT NULL,
+                lease_owner TEXT NULL,
+                lease_expires_at INTEGER NULL,
+                lease_token INTEGER NOT NULL DEFAULT 0,
+                cancel_requested INTEGER NOT NULL DEFAULT 0,
+                last_error TEXT NULL,
+                created_at INTEGER NOT NULL,
+                started_at INTEGER NULL,
+                finished_at INTEGER NULL
+            );
+            CREATE INDEX ix_inbox_jobs_ready ON inbox_jobs (queue, priority DESC, run_at, id) WHERE status = 0 AND is_head = 1;
+            CREATE INDEX ix_inbox_jobs_key ON inbox_jobs (queue, key, id) WHERE status IN (0, 1) AND key IS NOT NULL;
+            CREATE UNIQUE INDEX ux_inbox_jobs_dedupe ON inbox_jobs (queue, dedupe_key) WHERE status IN (0, 1) AND dedupe_key IS NOT NULL;
+            CREATE INDEX ix_inbox_jobs_lease ON inbox_jobs (lease_expires_at) WHERE status = 1;
+            CREATE INDEX ix_inbox_jobs_finished ON inbox_jobs (finished_at) WHERE status IN (2, 4);
+            CREATE INDEX ix_inbox_jobs_status ON inbox_jobs (queue, status);
+            CREATE TABLE inbox_job_attempts (
+                id INTEGER PRIMARY KEY,
+                job_id INTEGER NOT NULL,
+                attempt INTEGER NOT NULL,
+                started_at INTEGER NOT NULL,
+                finished_at INTEGER NOT NULL,
+                outcome INTEGER NOT NULL,
+                error TEXT NULL,
+                worker TEXT NULL
+            );
+            CREATE INDEX ix_inbox_job_attempts_job ON inbox_job_attempts (job_id);
+            """),
+    ];
+}

@@ -1,0 +1,24 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Inbox.Reliability.Diagnostics;
+
+/// <summary>The names of the library's <see cref="Meter"/> and <see cref="ActivitySource"/>: subscribe to them in OpenTelemetry.</summary>
+public static class InboxTelemetry
+{
+    /// <summary>The name of the meter and of the activity source: <c>Inbox.Reliability</c>.</summary>
+    public const string Name = "Inbox.Reliability";
+
+    internal static readonly ActivitySource ActivitySource = new(Name);
+    internal static readonly Meter Meter = new(Name);
+
+    internal static readonly Counter<long> JobsEnqueued = Meter.CreateCounter<long>("inbox.jobs.enqueued", "{job}", "Jobs added to a queue (duplicates excluded)");
+    internal static readonly Counter<long> JobsStarted = Meter.CreateCounter<long>("inbox.jobs.started", "{job}", "Job attempts started");
+    internal static readonly Counter<long> JobsCompleted = Meter.CreateCounter<long>("inbox.jobs.completed", "{job}", "Jobs completed");
+    internal static readonly Counter<long> JobsRetried = Meter.CreateCounter<long>("inbox.jobs.retried", "{job}", "Job attempts that failed and were scheduled to retry");
+    internal static readonly Counter<long> JobsFailed = Meter.CreateCounter<long>("inbox.jobs.failed", "{job}", "Jobs dead-lettered");
+    internal static readonly Counter<long> JobsCanceled = Meter.CreateCounter<long>("inbox.jobs.canceled", "{job}", "Jobs canceled while running");
+    internal static readonly Counter<long> LeasesLost = Meter.CreateCounter<long>("inbox.jobs.leases_lost", "{job}", "Attempts whose lease was lost before the outcome was recorded");
+    internal static readonly Histogram<double> JobDuration = Meter.CreateHistogram<double>("inbox.jobs.duration", "s", "How long handlers ran");
+    internal static readonly Histogram<double> StartDelay = Meter.CreateHistogram<double>("inbox.jobs.start_delay", "s", "From when a job was due to when its attempt started");
+}

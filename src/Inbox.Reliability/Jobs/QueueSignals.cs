@@ -1,0 +1,66 @@
+using System.Collections.Concurrent;
+
+namespace Inbox.Reliability.Jobs;
+
+/// <summary>In-process wake-up: an enqueue or a finished keyed job in this process wakes the queue's idle worker at once.</summary>
+internal sealed class QueueSignals
+{
+    private readonly ConcurrentDictionary<string, QueueSignal> _signals = new(StringComparer.Ordinal);
+
+    public QueueSignal For(string queue) => _signals.GetOrAdd(queue, static _ => new QueueSignal());
+
+    public void Set(string queue)
+    {
+        if (_signals.TryGetValue(queue, out var signal)) signal.Set();
+    }
+
+    public void SetAll()
+    {
+        foreach (var signal in _signals.Values) signal.Set();
+    }
+}
+
+/// <summary>A resettable one-shot signal. Reset before looking for work, then await <see cref="Task"/>: a Set in between is never lost.</summary>
+internal sealed class QueueSignal
+{
+    private TaskCompletionSource _tcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Task Task => Volatile.Read(ref _tcs).Task;
+
+    public void Set() => Volatile.Read(ref _tcs).TrySetResult();
+
+    public void Reset()
+    {
+        var current = Volatile.Read(ref _tcs);
+        if (current.Task.IsCompleted) Interlocked.CompareExchange(ref _tcs, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), current);
+    }
+}
+
+/// <summary>Jobs running in this process, so a cancel reaches the handler at once rather than at the next heartbeat.</summary>
+internal sealed class RunningJobs
+{
+    private readonly ConcurrentDictionary<long, Action> _cancels = new();
+
+    public void Add(long id, Action cancel) => _cancels[id] = cancel;
+
+    public void Remove(long id) => _cancels.TryRemove(id, out _);
+
+    public bool TryCancel(long id)
+    {
+        if (!_cancels.TryGetValue(id, out var cancel)) return false;
+        cancel();
+        return true;
+    }
+}
+
+/// <summary>Completed once storage is migrated and validated; workers wait on it before their first claim.</summary>
+internal sealed class StartupGate
+{
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Task WaitAsync(CancellationToken cancellationToken) => _ready.Task.WaitAsync(cancellationToken);
+
+    public void Open() => _ready.TrySetResult();
+
+    public void Fail(Exception exception) => _ready.TrySetException(exception);
+}
