@@ -40,6 +40,7 @@ public static class InboxReliabilityServiceCollectionExtensions
             services.AddSingleton<IHostedService, InboxStartup>();
             services.AddSingleton<IHostedService, LeaseReaper>();
             services.AddSingleton<IHostedService, RetentionService>();
+            services.AddSingleton<IHostedService, WakeupListener>();
         }
 
         return new InboxReliabilityBuilder(services);

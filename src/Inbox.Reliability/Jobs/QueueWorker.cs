@@ -95,6 +95,7 @@ internal sealed class QueueWorker : BackgroundService
     private async Task ClaimLoopAsync(CancellationToken stoppingToken)
     {
         var idleWait = _options.MinPollInterval;
+        var maxIdleWait = _store is IJobWakeupSource { BackstopPollInterval: { } backstop } && backstop > _options.MaxPollInterval ? backstop : _options.MaxPollInterval;
         var storageBackoff = TimeSpan.Zero;
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -137,7 +138,7 @@ internal sealed class QueueWorker : BackgroundService
             if (jobs.Count == 0)
             {
                 if (!await DelayAsync(idleWait, _signal.Task, stoppingToken).ConfigureAwait(false)) return;
-                idleWait = TimeSpan.FromTicks(Math.Min(idleWait.Ticks * 2, _options.MaxPollInterval.Ticks));
+                idleWait = TimeSpan.FromTicks(Math.Min(idleWait.Ticks * 2, maxIdleWait.Ticks));
             }
             else
             {

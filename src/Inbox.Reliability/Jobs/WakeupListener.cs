@@ -1,0 +1,23 @@
+using Inbox.Reliability.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace Inbox.Reliability.Jobs;
+
+/// <summary>Runs the store's <see cref="IJobWakeupSource"/>, when it has one, feeding the in-process signals.</summary>
+internal sealed class WakeupListener(IServiceProvider services, StartupGate gate, QueueSignals signals) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await gate.WaitAsync(stoppingToken).ConfigureAwait(false);
+            if (services.GetService<IJobStore>() is not IJobWakeupSource source) return;
+            await source.ListenAsync(signals.Set, stoppingToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+    }
+}
