@@ -140,6 +140,13 @@ internal sealed class QueueWorker : BackgroundService
                 if (!await DelayAsync(idleWait, _signal.Task, stoppingToken).ConfigureAwait(false)) return;
                 idleWait = TimeSpan.FromTicks(Math.Min(idleWait.Ticks * 2, maxIdleWait.Ticks));
             }
+            else if (jobs.Count < free)
+            {
+                // The queue had no more ready jobs: rather than an empty claim, wait for a signal (an enqueue or a
+                // keyed job finishing in this process) or the shortest poll.
+                idleWait = _options.MinPollInterval;
+                if (!await DelayAsync(idleWait, _signal.Task, stoppingToken).ConfigureAwait(false)) return;
+            }
             else
             {
                 idleWait = _options.MinPollInterval;
