@@ -19,6 +19,7 @@ internal sealed class QueueWorker : BackgroundService
     internal static readonly TimeSpan CancellationGrace = TimeSpan.FromSeconds(5);
 
     private static readonly TimeSpan MaxStorageBackoff = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan MaxRetryWakeDelay = TimeSpan.FromMinutes(1);
 
     private readonly JobHandlerRegistration _registration;
     private readonly JobHandlerOptions _options;
@@ -359,7 +360,22 @@ internal sealed class QueueWorker : BackgroundService
 
         // A keyed job that left the key lets the next job of that key become claimable.
         if (job.Key is not null && outcome.Kind != JobOutcomeKind.Retry) _signal.Set();
+        if (outcome.Kind == JobOutcomeKind.Retry) WakeAt(outcome.RetryAt);
         _ = error;
+    }
+
+    /// <summary>Wakes the worker when a retry is due, so an idle worker does not wait for its next poll to run it.</summary>
+    private void WakeAt(DateTimeOffset? due)
+    {
+        if (due is null) return;
+        var delay = due.Value - _time.GetUtcNow();
+        if (delay <= TimeSpan.Zero || delay > MaxRetryWakeDelay) return; // longer delays are left to polling
+        ITimer? timer = null;
+        timer = _time.CreateTimer(_ =>
+        {
+            _signal.Set();
+            timer?.Dispose();
+        }, null, delay, Timeout.InfiniteTimeSpan);
     }
 
     private async Task RunHeartbeatsAsync(CancellationToken stop)
