@@ -89,7 +89,7 @@ internal sealed class SqliteJobStore : IJobStore, IDisposable
             var results = new EnqueueResult[jobs.Count];
             var insert = context.Command(
                 "INSERT INTO inbox_jobs (queue, key, is_head, payload, status, priority, attempts, max_attempts, run_at, dedupe_key, created_at) " +
-                "VALUES ($q, $k, CASE WHEN $k IS NULL THEN 1 ELSE NOT EXISTS (SELECT 1 FROM inbox_jobs WHERE queue = $q AND key = $k AND key IS NOT NULL AND " + Live + ") END, " +
+                "VALUES ($q, $k, CASE WHEN $k IS NULL THEN 1 ELSE NOT EXISTS (SELECT 1 FROM inbox_jobs INDEXED BY ix_inbox_jobs_key WHERE queue = $q AND key = $k AND key IS NOT NULL AND " + Live + ") END, " +
                 "$p, 0, $pr, 0, $ma, $ra, $d, $now) RETURNING id");
             for (var i = 0; i < jobs.Count; i++)
             {
@@ -432,7 +432,7 @@ internal sealed class SqliteJobStore : IJobStore, IDisposable
 
             count += context.Command(
                 "UPDATE inbox_jobs SET status = 0, attempts = 0, run_at = $now, finished_at = NULL, lease_expires_at = NULL, cancel_requested = 0, " +
-                "is_head = CASE WHEN key IS NULL THEN 1 ELSE NOT EXISTS (SELECT 1 FROM inbox_jobs WHERE queue = $q AND key = $k AND key IS NOT NULL AND " + Live + ") END " +
+                "is_head = CASE WHEN key IS NULL THEN 1 ELSE NOT EXISTS (SELECT 1 FROM inbox_jobs INDEXED BY ix_inbox_jobs_key WHERE queue = $q AND key = $k AND key IS NOT NULL AND " + Live + ") END " +
                 "WHERE id = $id").Set("$now", now).Set("$q", job.Queue).Set("$k", job.Key).Set("$id", job.Id).ExecuteNonQuery();
         }
 

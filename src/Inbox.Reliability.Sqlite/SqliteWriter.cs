@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 
 namespace Inbox.Reliability.Sqlite;
@@ -6,99 +5,86 @@ namespace Inbox.Reliability.Sqlite;
 /// <summary>
 /// The single writer of a SQLite database: every write runs on one connection and one thread, and the writes
 /// waiting at any moment share one transaction (group commit), so many callers pay for one fsync.
-/// Each write runs in its own savepoint: one that throws is rolled back alone and reports its error.
-/// Callers get their result only after the COMMIT is durable.
+/// Callers get their result only after the COMMIT is durable. When a write throws, the shared transaction is
+/// rolled back and every write of the batch runs again in a transaction of its own, so one bad write fails alone.
 /// </summary>
 internal sealed class SqliteWriter : IDisposable
 {
-    private const int MaxBatch = 512;
-    private readonly Channel<WriteOp> _channel = Channel.CreateUnbounded<WriteOp>(new UnboundedChannelOptions { SingleReader = true });
+    private const int MaxBatch = 1024;
+    private readonly object _lock = new();
     private readonly Func<SqliteConnection> _open;
     private readonly Thread _thread;
+    private List<WriteOp> _incoming = new();
+    private bool _writerWaiting;
+    private bool _disposed;
     private SqliteConnection? _connection;
     private SqliteWriteContext? _context;
 
     public SqliteWriter(Func<SqliteConnection> open)
     {
         _open = open;
-        _thread = new Thread(Run) { IsBackground = true, Name = "Inbox.Reliability SQLite writer" };
+        _thread = new Thread(Run) { IsBackground = true, Name = "inbox-sqlite-wr" };
         _thread.Start();
     }
 
     public Task<T> WriteAsync<T>(Func<SqliteWriteContext, T> write, CancellationToken cancellationToken = default)
     {
         var op = new WriteOp<T>(write, cancellationToken);
-        if (!_channel.Writer.TryWrite(op)) throw new ObjectDisposedException(nameof(SqliteWriter), "The SQLite storage was disposed (the host is stopping).");
+        lock (_lock)
+        {
+            if (_disposed) throw new ObjectDisposedException(nameof(SqliteWriter), "The SQLite storage was disposed (the host is stopping).");
+            _incoming.Add(op);
+            if (_writerWaiting) Monitor.Pulse(_lock);
+        }
+
         return op.Task;
     }
 
     private void Run()
     {
-        var batch = new List<WriteOp>(MaxBatch);
-        var reader = _channel.Reader;
+        var batch = new List<WriteOp>();
         while (true)
         {
-            if (!reader.TryPeek(out _))
+            lock (_lock)
             {
-                var more = reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult();
-                if (!more) break;
+                while (_incoming.Count == 0)
+                {
+                    if (_disposed)
+                    {
+                        _context?.Dispose();
+                        _connection?.Dispose();
+                        return;
+                    }
+
+                    _writerWaiting = true;
+                    Monitor.Wait(_lock);
+                    _writerWaiting = false;
+                }
+
+                (batch, _incoming) = (_incoming, batch);
+            }
+
+            for (var start = 0; start < batch.Count; start += MaxBatch)
+            {
+                Execute(batch.GetRange(start, Math.Min(MaxBatch, batch.Count - start)));
             }
 
             batch.Clear();
-            while (batch.Count < MaxBatch && reader.TryRead(out var op))
-            {
-                if (!op.IsCanceled) batch.Add(op);
-            }
-
-            if (batch.Count > 0) Execute(batch);
         }
-
-        _context?.Dispose();
-        _connection?.Dispose();
     }
 
     private void Execute(List<WriteOp> batch)
     {
+        batch.RemoveAll(op => op.IsCanceled);
+        if (batch.Count == 0) return;
+        SqliteWriteContext context;
         try
         {
-            if (_connection is null)
+            context = Context();
+            if (RunInOneTransaction(context, batch))
             {
-                _connection = _open();
-                _context = new SqliteWriteContext(_connection);
-            }
-
-            var context = _context!;
-            context.Execute("BEGIN IMMEDIATE");
-            try
-            {
-                if (batch.Count == 1)
-                {
-                    // One write: no savepoint needed, a failed write rolls back the whole transaction.
-                    context.Execute(batch[0].Run(context) ? "COMMIT" : "ROLLBACK");
-                }
-                else
-                {
-                    foreach (var op in batch)
-                    {
-                        context.Execute("SAVEPOINT w");
-                        context.Execute(op.Run(context) ? "RELEASE w" : "ROLLBACK TO w; RELEASE w");
-                    }
-
-                    context.Execute("COMMIT");
-                }
-            }
-            catch
-            {
-                try
-                {
-                    context.Execute("ROLLBACK");
-                }
-                catch (SqliteException)
-                {
-                    // The transaction is already gone.
-                }
-
-                throw;
+                foreach (var op in batch) op.Complete();
+                return;
             }
         }
         catch (Exception ex)
@@ -110,7 +96,67 @@ internal sealed class SqliteWriter : IDisposable
             return;
         }
 
-        foreach (var op in batch) op.Complete();
+        // A write threw and the shared transaction was rolled back: run each on its own.
+        foreach (var op in batch)
+        {
+            try
+            {
+                RunInOneTransaction(context, [op]); // committed, or rolled back keeping the write's own error
+                op.Complete();
+            }
+            catch (Exception ex)
+            {
+                op.Fail(ex);
+                ResetConnectionAfter(ex);
+                if (_context is null) context = Context();
+            }
+        }
+    }
+
+    /// <summary>Runs the writes in one transaction; true when committed, false when one threw (all rolled back).</summary>
+    private static bool RunInOneTransaction(SqliteWriteContext context, List<WriteOp> ops)
+    {
+        context.Execute("BEGIN IMMEDIATE");
+        try
+        {
+            foreach (var op in ops)
+            {
+                if (op.Run(context)) continue;
+                context.Execute("ROLLBACK");
+                return false;
+            }
+
+            context.Execute("COMMIT");
+            return true;
+        }
+        catch
+        {
+            TryRollback(context);
+            throw;
+        }
+    }
+
+    private static void TryRollback(SqliteWriteContext context)
+    {
+        try
+        {
+            if (!context.Connection.AutoCommit()) context.Execute("ROLLBACK");
+        }
+        catch (SqliteException)
+        {
+            // The transaction is already gone.
+        }
+    }
+
+    private SqliteWriteContext Context()
+    {
+        if (_context is null)
+        {
+            _connection = _open();
+            _context = new SqliteWriteContext(_connection);
+        }
+
+        return _context;
     }
 
     private void ResetConnectionAfter(Exception ex)
@@ -124,7 +170,12 @@ internal sealed class SqliteWriter : IDisposable
 
     public void Dispose()
     {
-        _channel.Writer.TryComplete();
+        lock (_lock)
+        {
+            _disposed = true;
+            Monitor.Pulse(_lock);
+        }
+
         _thread.Join();
     }
 
@@ -168,6 +219,7 @@ internal sealed class SqliteWriter : IDisposable
             }
             catch (Exception ex)
             {
+                _result = default;
                 _error = ex;
                 return false;
             }
@@ -179,7 +231,7 @@ internal sealed class SqliteWriter : IDisposable
             else _tcs.TrySetResult(_result!);
         }
 
-        public override void Fail(Exception ex) => _tcs.TrySetException(_error ?? ex);
+        public override void Fail(Exception ex) => _tcs.TrySetException(ex);
     }
 }
 
@@ -222,4 +274,8 @@ internal static class SqliteCommandExtensions
         else parameters[index].Value = value ?? DBNull.Value;
         return command;
     }
+
+    /// <summary>True when no transaction is open on the connection.</summary>
+    public static bool AutoCommit(this SqliteConnection connection) =>
+        SQLitePCL.raw.sqlite3_get_autocommit(connection.Handle) != 0;
 }

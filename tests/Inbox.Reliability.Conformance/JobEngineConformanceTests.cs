@@ -206,7 +206,7 @@ public abstract class JobEngineConformanceTests : IAsyncLifetime
         {
             Interlocked.Increment(ref started);
             await gate.Task.WaitAsync(ct);
-        }, o => o.Concurrency = 4);
+        }, o => { o.Concurrency = 4; o.Prefetch = 0; });
         var ids = new List<long>();
         for (var i = 0; i < 6; i++) ids.Add((await host.Enqueue()).Id);
 

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Options;
 
 namespace Inbox.Reliability.Jobs;
 
-internal sealed class JobQueue : IJobQueue
+internal sealed class JobQueue : IJobQueue, IJobQueueStorageAccess
 {
     internal const int MaxQueueLength = 200;
     internal const int MaxKeyLength = 500;
@@ -38,7 +38,15 @@ internal sealed class JobQueue : IJobQueue
         return jobs.Count == 0 ? Task.FromResult<IReadOnlyList<EnqueueResult>>(Array.Empty<EnqueueResult>()) : EnqueueCoreAsync(jobs, cancellationToken);
     }
 
-    private async Task<IReadOnlyList<EnqueueResult>> EnqueueCoreAsync(IReadOnlyList<JobRequest> jobs, CancellationToken cancellationToken)
+    IJobStore IJobQueueStorageAccess.Store => _store;
+
+    IReadOnlyList<NewJob> IJobQueueStorageAccess.Prepare(IReadOnlyList<JobRequest> jobs)
+    {
+        ArgumentNullException.ThrowIfNull(jobs);
+        return ToNewJobs(jobs);
+    }
+
+    private NewJob[] ToNewJobs(IReadOnlyList<JobRequest> jobs)
     {
         var now = _time.GetUtcNow();
         var rows = new NewJob[jobs.Count];
@@ -50,6 +58,12 @@ internal sealed class JobQueue : IJobQueue
             rows[i] = new NewJob(job.Queue, job.Payload, job.Key, job.RunAt ?? now, job.DedupeKey, maxAttempts, job.Priority);
         }
 
+        return rows;
+    }
+
+    private async Task<IReadOnlyList<EnqueueResult>> EnqueueCoreAsync(IReadOnlyList<JobRequest> jobs, CancellationToken cancellationToken)
+    {
+        var rows = ToNewJobs(jobs);
         var results = await _store.EnqueueAsync(rows, cancellationToken).ConfigureAwait(false);
         string? last = null;
         for (var i = 0; i < rows.Length; i++)

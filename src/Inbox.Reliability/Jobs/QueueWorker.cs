@@ -33,9 +33,11 @@ internal sealed class QueueWorker : BackgroundService
     private readonly InboxReliabilityOptions _global;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _slots;
+    private readonly SemaphoreSlim _held;
     private readonly ConcurrentDictionary<long, RunningJob> _inFlight = new();
     private readonly CancellationTokenSource _hardStop = new();
     private readonly KeyValuePair<string, object?> _queueTag;
+    private CancellationToken _stopping;
 
     public QueueWorker(
         JobHandlerRegistration registration,
@@ -59,8 +61,11 @@ internal sealed class QueueWorker : BackgroundService
         _gate = gate;
         _global = global.Value;
         _logger = loggers.CreateLogger("Inbox.Reliability.Jobs." + registration.Queue);
-        var slots = Math.Clamp(_options.Concurrency, 1, 1024); // invalid values are reported by startup validation
+        // Invalid values are reported by startup validation; clamp so construction never throws first.
+        var slots = Math.Clamp(_options.Concurrency, 1, 1024);
+        var held = slots + Math.Clamp(_options.Prefetch, 0, 10_000);
         _slots = new SemaphoreSlim(slots, slots);
+        _held = new SemaphoreSlim(held, held);
         _queueTag = new KeyValuePair<string, object?>("queue", registration.Queue);
     }
 
@@ -79,6 +84,7 @@ internal sealed class QueueWorker : BackgroundService
             return;
         }
 
+        _stopping = stoppingToken;
         using var heartbeatStop = new CancellationTokenSource();
         var heartbeats = RunHeartbeatsAsync(heartbeatStop.Token);
         try
@@ -100,9 +106,11 @@ internal sealed class QueueWorker : BackgroundService
         var storageBackoff = TimeSpan.Zero;
         while (!stoppingToken.IsCancellationRequested)
         {
+            // Claim for every free handler slot plus the prefetch buffer, so the next jobs are in memory when a
+            // handler finishes and claims stay off the handlers' critical path.
             try
             {
-                await _slots.WaitAsync(stoppingToken).ConfigureAwait(false);
+                await _held.WaitAsync(stoppingToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -110,7 +118,7 @@ internal sealed class QueueWorker : BackgroundService
             }
 
             var free = 1;
-            while (free < _options.BatchSize && _slots.Wait(0)) free++;
+            while (free < _options.BatchSize && _held.Wait(0)) free++;
 
             _signal.Reset();
             IReadOnlyList<ClaimedJob> jobs;
@@ -121,19 +129,19 @@ internal sealed class QueueWorker : BackgroundService
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
-                _slots.Release(free);
+                _held.Release(free);
                 return;
             }
             catch (Exception ex)
             {
-                _slots.Release(free);
+                _held.Release(free);
                 storageBackoff = storageBackoff == TimeSpan.Zero ? TimeSpan.FromMilliseconds(100) : TimeSpan.FromTicks(Math.Min(storageBackoff.Ticks * 2, MaxStorageBackoff.Ticks));
                 Log.StorageError(_logger, "claiming jobs", Queue, storageBackoff, ex);
                 if (!await DelayAsync(storageBackoff, null, stoppingToken).ConfigureAwait(false)) return;
                 continue;
             }
 
-            if (jobs.Count < free) _slots.Release(free - jobs.Count);
+            if (jobs.Count < free) _held.Release(free - jobs.Count);
             foreach (var job in jobs) Start(job);
 
             if (jobs.Count == 0)
@@ -168,7 +176,7 @@ internal sealed class QueueWorker : BackgroundService
 
     private void Start(ClaimedJob job)
     {
-        var running = new RunningJob(job, _options.Timeout, _time, _hardStop.Token);
+        var running = new RunningJob(job, _time, _hardStop.Token);
         _inFlight[job.Lease.JobId] = running;
         _running.Add(job.Lease.JobId, () => running.Cancel(StopReason.CancelRequested));
         running.Completion = Task.Run(() => RunAsync(running));
@@ -177,25 +185,48 @@ internal sealed class QueueWorker : BackgroundService
     private async Task RunAsync(RunningJob running)
     {
         var job = running.Job;
+        var holdsSlot = false;
+        var holdsClaim = true;
         try
         {
+            try
+            {
+                await _slots.WaitAsync(_stopping).ConfigureAwait(false);
+                holdsSlot = true;
+            }
+            catch (OperationCanceledException)
+            {
+                // Stopping before this prefetched job started: give it back untouched.
+                running.Finishing = true;
+                await RecordAsync(running, JobOutcome.Released).ConfigureAwait(false);
+                return;
+            }
+
             InboxTelemetry.JobsStarted.Add(1, _queueTag);
             var due = job.RunAt > job.CreatedAt ? job.RunAt : job.CreatedAt;
-            InboxTelemetry.StartDelay.Record(Math.Max(0, (job.StartedAt - due).TotalSeconds), _queueTag);
+            InboxTelemetry.StartDelay.Record(Math.Max(0, (_time.GetUtcNow() - due).TotalSeconds), _queueTag);
             var started = _time.GetTimestamp();
-            Exception? error = null;
+            Exception? error;
             bool abandoned;
             using (var activity = InboxTelemetry.ActivitySource.StartActivity("inbox.job " + Queue, ActivityKind.Consumer))
             {
                 activity?.SetTag("inbox.job.id", job.Lease.JobId);
                 activity?.SetTag("inbox.job.attempt", job.Attempt);
+                running.StartTimeout(_options.Timeout);
                 (error, abandoned) = await InvokeHandlerAsync(running).ConfigureAwait(false);
                 if (error is not null) activity?.SetStatus(ActivityStatusCode.Error, error.GetType().Name);
             }
 
             InboxTelemetry.JobDuration.Record(_time.GetElapsedTime(started).TotalSeconds, _queueTag);
-            if (abandoned) Log.HandlerAbandoned(_logger, job.Lease.JobId, Queue, CancellationGrace);
             running.Finishing = true;
+
+            // The handler is done: its slot goes to the next job now, while the outcome is written (outcomes of
+            // many jobs share one commit). The lease stays held, and heartbeats cover it, until the outcome is stored.
+            _slots.Release();
+            _held.Release();
+            holdsSlot = holdsClaim = false;
+
+            if (abandoned) Log.HandlerAbandoned(_logger, job.Lease.JobId, Queue, CancellationGrace);
             var outcome = Decide(running, error);
             if (outcome is null)
             {
@@ -204,14 +235,15 @@ internal sealed class QueueWorker : BackgroundService
                 return;
             }
 
-            await RecordAsync(running, outcome.Value, error).ConfigureAwait(false);
+            await RecordAsync(running, outcome.Value).ConfigureAwait(false);
         }
         finally
         {
+            if (holdsSlot) _slots.Release();
+            if (holdsClaim) _held.Release();
             _running.Remove(job.Lease.JobId);
             _inFlight.TryRemove(job.Lease.JobId, out _);
             running.Dispose();
-            _slots.Release();
         }
     }
 
@@ -329,7 +361,7 @@ internal sealed class QueueWorker : BackgroundService
         return text.Length <= 4000 ? text : text[..4000];
     }
 
-    private async Task RecordAsync(RunningJob running, JobOutcome outcome, Exception? error)
+    private async Task RecordAsync(RunningJob running, JobOutcome outcome)
     {
         var job = running.Job;
         bool recorded;
@@ -361,7 +393,6 @@ internal sealed class QueueWorker : BackgroundService
         // A keyed job that left the key lets the next job of that key become claimable.
         if (job.Key is not null && outcome.Kind != JobOutcomeKind.Retry) _signal.Set();
         if (outcome.Kind == JobOutcomeKind.Retry) WakeAt(outcome.RetryAt);
-        _ = error;
     }
 
     /// <summary>Wakes the worker when a retry is due, so an idle worker does not wait for its next poll to run it.</summary>
@@ -452,6 +483,7 @@ internal sealed class QueueWorker : BackgroundService
     {
         _hardStop.Dispose();
         _slots.Dispose();
+        _held.Dispose();
         base.Dispose();
     }
 }
@@ -464,18 +496,21 @@ internal enum StopReason
     Shutdown = 3,
 }
 
-/// <summary>A job running in this worker: its token, why it was stopped, and its task.</summary>
+/// <summary>A job claimed by this worker: its token, why it was stopped, and its task.</summary>
 internal sealed class RunningJob : IDisposable
 {
-    private readonly CancellationTokenSource _cts;
+    private readonly CancellationTokenSource _cts = new();
     private readonly CancellationTokenRegistration _hardStop;
     private readonly TaskCompletionSource _canceled = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TimeProvider _time;
+    private ITimer? _timeout;
     private int _reason;
+    private volatile bool _timedOut;
 
-    public RunningJob(ClaimedJob job, TimeSpan timeout, TimeProvider time, CancellationToken hardStop)
+    public RunningJob(ClaimedJob job, TimeProvider time, CancellationToken hardStop)
     {
         Job = job;
-        _cts = timeout == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(timeout, time);
+        _time = time;
         _cts.Token.UnsafeRegister(static s => ((TaskCompletionSource)s!).TrySetResult(), _canceled);
         _hardStop = hardStop.UnsafeRegister(static s => ((RunningJob)s!).Cancel(StopReason.Shutdown), this);
     }
@@ -492,12 +527,29 @@ internal sealed class RunningJob : IDisposable
 
     public StopReason Reason => (StopReason)Volatile.Read(ref _reason);
 
-    /// <summary>True when the token fired with no other reason: the timeout's timer fired it.</summary>
-    public bool TimedOut => _cts.IsCancellationRequested && Reason == StopReason.None;
+    /// <summary>True when the attempt's timeout fired its token.</summary>
+    public bool TimedOut => _timedOut && Reason == StopReason.None;
+
+    /// <summary>Starts the attempt's timeout, from when the handler starts (not from the claim).</summary>
+    public void StartTimeout(TimeSpan timeout)
+    {
+        if (timeout == Timeout.InfiniteTimeSpan) return;
+        _timeout = _time.CreateTimer(static s =>
+        {
+            var job = (RunningJob)s!;
+            job._timedOut = true;
+            job.CancelToken();
+        }, this, timeout, Timeout.InfiniteTimeSpan);
+    }
 
     public void Cancel(StopReason reason)
     {
         Interlocked.CompareExchange(ref _reason, (int)reason, (int)StopReason.None);
+        CancelToken();
+    }
+
+    private void CancelToken()
+    {
         try
         {
             _cts.Cancel();
@@ -510,6 +562,7 @@ internal sealed class RunningJob : IDisposable
 
     public void Dispose()
     {
+        _timeout?.Dispose();
         _hardStop.Dispose();
         _cts.Dispose();
     }

@@ -1,0 +1,119 @@
+using System.Globalization;
+
+namespace Inbox.Reliability.Benchmarks;
+
+/// <summary>The command line: the workload (same names and defaults as the peer scripts in anchors/) and how to run it.</summary>
+public sealed class BenchOptions
+{
+    public const string UsageText = """
+        Usage: dotnet run -c Release --project tests/Inbox.Reliability.Benchmarks -- --storage sqlite
+                 [--runs 3] [--jobs 20000] [--single 2000] [--concurrency 16] [--latency-jobs 300] [--keys 1000]
+                 [--mode default|keyed|both] [--with-peers] [--no-warmup]
+          --storage       sqlite (postgres: not available yet)
+          --runs          runs per mode; each run of each mode is a fresh child process on a fresh database
+          --jobs          jobs enqueued in batches of 1000 (step 2)
+          --single        jobs enqueued one by one from 8 concurrent callers (step 1)
+          --concurrency   concurrent handlers of the worker
+          --latency-jobs  jobs enqueued 10 ms apart on the idle worker, for enqueue-to-start latency
+          --keys          ordering keys the jobs of the keyed mode spread over
+          --mode          which modes to run (default: both)
+          --with-peers    also run the peer systems (PostgreSQL only; ignored for sqlite)
+          --no-warmup     skip the small warm-up run before each measured run
+        Prints one JSON line per run per mode, then one "summary":"median" line per mode.
+        """;
+
+    public string Storage { get; private set; } = "sqlite";
+    public int Runs { get; private set; } = 3;
+    public int Jobs { get; private set; } = 20000;
+    public int Single { get; private set; } = 2000;
+    public int Concurrency { get; private set; } = 16;
+    public int LatencyJobs { get; private set; } = 300;
+    public int Keys { get; private set; } = 1000;
+    public bool WithPeers { get; private set; }
+
+    /// <summary>Run a small warm-up workload in the child before the measured run (default on; --no-warmup turns it off).</summary>
+    public bool Warmup { get; private set; } = true;
+
+    /// <summary>The warm-up: the same steps on a tenth of the jobs.</summary>
+    public BenchOptions ForWarmup()
+    {
+        var copy = (BenchOptions)MemberwiseClone();
+        copy.Jobs = Math.Max(1000, Jobs / 10);
+        copy.Single = Math.Max(200, Single / 10);
+        copy.LatencyJobs = Math.Min(LatencyJobs, 30);
+        return copy;
+    }
+
+    public IReadOnlyList<string> Modes { get; private set; } = [BenchModes.Default, BenchModes.Keyed];
+
+    /// <summary>Set in a child process: run this one mode once and print its JSON line.</summary>
+    public bool Child { get; private set; }
+
+    public int SingleCallers => 8;
+    public int BatchSize => 1000;
+    public int Total => Single + Jobs;
+
+    /// <summary>Parses the arguments; throws <see cref="ArgumentException"/> with a message for the user.</summary>
+    public static BenchOptions Parse(IReadOnlyList<string> args)
+    {
+        var options = new BenchOptions();
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            string Value() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"{arg} needs a value.");
+            int Number(int min)
+            {
+                var text = Value();
+                if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < min)
+                    throw new ArgumentException($"{arg} must be a whole number of at least {min} (was \"{text}\").");
+                return n;
+            }
+
+            switch (arg)
+            {
+                case "--storage": options.Storage = Value().ToLowerInvariant(); break;
+                case "--runs": options.Runs = Number(1); break;
+                case "--jobs": options.Jobs = Number(0); break;
+                case "--single": options.Single = Number(0); break;
+                case "--concurrency": options.Concurrency = Number(1); break;
+                case "--latency-jobs": options.LatencyJobs = Number(1); break;
+                case "--keys": options.Keys = Number(1); break;
+                case "--with-peers": options.WithPeers = true; break;
+                case "--no-warmup": options.Warmup = false; break;
+                case "--child": options.Child = true; break;
+                case "--mode":
+                    var mode = Value().ToLowerInvariant();
+                    options.Modes = mode switch
+                    {
+                        BenchModes.Default or BenchModes.Keyed => [mode],
+                        "both" => [BenchModes.Default, BenchModes.Keyed],
+                        _ => throw new ArgumentException($"--mode must be default, keyed or both (was \"{mode}\")."),
+                    };
+                    break;
+                default: throw new ArgumentException($"Unknown argument \"{arg}\".");
+            }
+        }
+
+        if (options.Total == 0) throw new ArgumentException("--jobs and --single are both 0: nothing to process.");
+        if (options.Child && options.Modes.Count != 1) throw new ArgumentException("--child runs exactly one --mode.");
+        return options;
+    }
+
+    /// <summary>The arguments of a child process that runs <paramref name="mode"/> once.</summary>
+    public IEnumerable<string> ChildArguments(string mode) =>
+    [
+        "--child", "--mode", mode, "--storage", Storage,
+        "--jobs", Jobs.ToString(CultureInfo.InvariantCulture), "--single", Single.ToString(CultureInfo.InvariantCulture),
+        "--concurrency", Concurrency.ToString(CultureInfo.InvariantCulture), "--latency-jobs", LatencyJobs.ToString(CultureInfo.InvariantCulture),
+        "--keys", Keys.ToString(CultureInfo.InvariantCulture), .. (Warmup ? Array.Empty<string>() : ["--no-warmup"]),
+    ];
+}
+
+public static class BenchModes
+{
+    /// <summary>Jobs without an ordering key.</summary>
+    public const string Default = "default";
+
+    /// <summary>Jobs spread over <see cref="BenchOptions.Keys"/> ordering keys (per-key FIFO).</summary>
+    public const string Keyed = "keyed";
+}
