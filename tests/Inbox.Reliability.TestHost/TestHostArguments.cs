@@ -1,0 +1,93 @@
+using System.Globalization;
+
+namespace Inbox.Reliability.TestHost;
+
+/// <summary>The child host's command line: which storage to use and what work the handler does.</summary>
+public sealed class TestHostArguments
+{
+    public const string Usage = """
+        Inbox.Reliability.TestHost: runs the job engine in this process until stdin closes or SIGTERM.
+        Prints READY on stdout once the engine has started. Logs (warnings and errors) go to stderr.
+
+          --storage <name>        storage provider: sqlite (default sqlite)
+          --connection <string>   the storage's connection string, e.g. "Data Source=/tmp/inbox.db" (required)
+          --log <path>            the handler log: one line "jobId attempt key seq" per handler run (required)
+          --queue <name>          the queue the handler runs (default crash)
+          --workload <name>       what the handler does: log (append a line, then work; default log)
+          --concurrency <n>       jobs run at once (default 8)
+          --work-ms <n>           simulated work per job after the line is logged, in ms (default 2)
+          --lease-ms <n>          lease duration in ms (default 2000)
+          --heartbeat-ms <n>      lease renewal interval in ms (default 500)
+          --reaper-ms <n>         expired-lease reaper interval in ms (default 500)
+          --worker <name>         the worker (lease owner) name (default machine:pid)
+        """;
+
+    public string Storage { get; private set; } = "sqlite";
+
+    public string Connection { get; private set; } = "";
+
+    public string LogPath { get; private set; } = "";
+
+    public string Queue { get; private set; } = "crash";
+
+    public string Workload { get; private set; } = "log";
+
+    public int Concurrency { get; private set; } = 8;
+
+    public TimeSpan Work { get; private set; } = TimeSpan.FromMilliseconds(2);
+
+    public TimeSpan Lease { get; private set; } = TimeSpan.FromMilliseconds(2000);
+
+    public TimeSpan Heartbeat { get; private set; } = TimeSpan.FromMilliseconds(500);
+
+    public TimeSpan ReaperInterval { get; private set; } = TimeSpan.FromMilliseconds(500);
+
+    public string? Worker { get; private set; }
+
+    /// <summary>Parses the arguments; throws <see cref="ArgumentException"/> naming every problem.</summary>
+    public static TestHostArguments Parse(IReadOnlyList<string> args)
+    {
+        var parsed = new TestHostArguments();
+        var errors = new List<string>();
+        for (var i = 0; i < args.Count; i++)
+        {
+            var name = args[i];
+            if (i + 1 >= args.Count)
+            {
+                errors.Add($"{name} needs a value.");
+                break;
+            }
+
+            var value = args[++i];
+            switch (name)
+            {
+                case "--storage": parsed.Storage = value; break;
+                case "--connection": parsed.Connection = value; break;
+                case "--log": parsed.LogPath = value; break;
+                case "--queue": parsed.Queue = value; break;
+                case "--workload": parsed.Workload = value; break;
+                case "--concurrency": parsed.Concurrency = Int(name, value, 1, errors); break;
+                case "--work-ms": parsed.Work = TimeSpan.FromMilliseconds(Int(name, value, 0, errors)); break;
+                case "--lease-ms": parsed.Lease = TimeSpan.FromMilliseconds(Int(name, value, 1, errors)); break;
+                case "--heartbeat-ms": parsed.Heartbeat = TimeSpan.FromMilliseconds(Int(name, value, 1, errors)); break;
+                case "--reaper-ms": parsed.ReaperInterval = TimeSpan.FromMilliseconds(Int(name, value, 1, errors)); break;
+                case "--worker": parsed.Worker = value; break;
+                default: errors.Add($"Unknown argument {name}."); break;
+            }
+        }
+
+        if (parsed.Storage != "sqlite") errors.Add($"--storage {parsed.Storage} is not supported (supported: sqlite).");
+        if (string.IsNullOrWhiteSpace(parsed.Connection)) errors.Add("--connection is required.");
+        if (string.IsNullOrWhiteSpace(parsed.LogPath)) errors.Add("--log is required.");
+        if (parsed.Workload != "log") errors.Add($"--workload {parsed.Workload} is not supported (supported: log).");
+        if (errors.Count > 0) throw new ArgumentException(string.Join(Environment.NewLine, errors));
+        return parsed;
+    }
+
+    private static int Int(string name, string value, int min, List<string> errors)
+    {
+        if (int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= min) return n;
+        errors.Add($"{name} must be an integer of at least {min} (was \"{value}\").");
+        return min;
+    }
+}
