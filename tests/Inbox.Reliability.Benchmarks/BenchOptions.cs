@@ -8,7 +8,7 @@ public sealed class BenchOptions
     public const string UsageText = """
         Usage: dotnet run -c Release --project tests/Inbox.Reliability.Benchmarks -- --storage sqlite
                  [--runs 3] [--jobs 20000] [--single 2000] [--concurrency 16] [--latency-jobs 300] [--keys 1000]
-                 [--mode default|keyed|both] [--with-peers] [--no-warmup]
+                 [--mode default|keyed|both] [--prefetch N] [--with-peers] [--no-warmup]
           --storage       sqlite (postgres: not available yet)
           --runs          runs per mode; each run of each mode is a fresh child process on a fresh database
           --jobs          jobs enqueued in batches of 1000 (step 2)
@@ -18,6 +18,7 @@ public sealed class BenchOptions
           --keys          ordering keys the jobs of the keyed mode spread over
           --mode          which modes to run (default: both)
           --with-peers    also run the peer systems (PostgreSQL only; ignored for sqlite)
+          --prefetch N    jobs claimed ahead of the 16 handlers (default 200)
           --no-warmup     skip the small warm-up run before each measured run
         Prints one JSON line per run per mode, then one "summary":"median" line per mode.
         """;
@@ -29,6 +30,9 @@ public sealed class BenchOptions
     public int Concurrency { get; private set; } = 16;
     public int LatencyJobs { get; private set; } = 300;
     public int Keys { get; private set; } = 1000;
+
+    /// <summary>Jobs claimed ahead of the handlers (JobHandlerOptions.Prefetch). Default 200.</summary>
+    public int Prefetch { get; private set; } = 200;
     public bool WithPeers { get; private set; }
 
     /// <summary>Run a small warm-up workload in the child before the measured run (default on; --no-warmup turns it off).</summary>
@@ -78,6 +82,7 @@ public sealed class BenchOptions
                 case "--concurrency": options.Concurrency = Number(1); break;
                 case "--latency-jobs": options.LatencyJobs = Number(1); break;
                 case "--keys": options.Keys = Number(1); break;
+                case "--prefetch": options.Prefetch = Number(0); break;
                 case "--with-peers": options.WithPeers = true; break;
                 case "--no-warmup": options.Warmup = false; break;
                 case "--child": options.Child = true; break;
@@ -105,7 +110,7 @@ public sealed class BenchOptions
         "--child", "--mode", mode, "--storage", Storage,
         "--jobs", Jobs.ToString(CultureInfo.InvariantCulture), "--single", Single.ToString(CultureInfo.InvariantCulture),
         "--concurrency", Concurrency.ToString(CultureInfo.InvariantCulture), "--latency-jobs", LatencyJobs.ToString(CultureInfo.InvariantCulture),
-        "--keys", Keys.ToString(CultureInfo.InvariantCulture), .. (Warmup ? Array.Empty<string>() : ["--no-warmup"]),
+        "--keys", Keys.ToString(CultureInfo.InvariantCulture), "--prefetch", Prefetch.ToString(CultureInfo.InvariantCulture), .. (Warmup ? Array.Empty<string>() : ["--no-warmup"]),
     ];
 }
 

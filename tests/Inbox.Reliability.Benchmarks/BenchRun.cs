@@ -37,7 +37,12 @@ public static class BenchRun
 
         var inbox = builder.Services.AddInboxReliability();
         storage.Configure(inbox);
-        inbox.AddJobHandler<NoopHandler>(BenchQueue, o => o.Concurrency = options.Concurrency);
+        inbox.AddJobHandler<NoopHandler>(BenchQueue, o =>
+        {
+            o.Concurrency = options.Concurrency;
+            o.Prefetch = options.Prefetch; // like graphile-worker's batched mode (localQueue), jobs claimed ahead in memory
+            o.BatchSize = Math.Min(1000, Math.Max(1, options.Prefetch));
+        });
         inbox.AddJobHandler<LatencyHandler>(LatencyQueue, o => o.Concurrency = options.Concurrency);
 
         using var host = builder.Build();
