@@ -1,0 +1,207 @@
+using System.Text.Json;
+using Inbox.Reliability.Events;
+using Inbox.Reliability.Providers.Internal;
+using Microsoft.Extensions.Options;
+
+namespace Inbox.Reliability.Providers.Evolution;
+
+/// <summary>
+/// Evolution API v2 (Baileys channel): an envelope <c>{event, instance, data, date_time, sender, …}</c> with
+/// <c>messages.upsert</c>/<c>send.message</c> (Baileys messages), <c>messages.update</c> (statuses),
+/// <c>connection.update</c> and more. No signature: a shared secret in the query string or a custom header.
+/// </summary>
+/// <remarks>
+/// Status and connection events carry no time of their own; <c>date_time</c> is the Evolution server's local wall-clock
+/// time written with a <c>Z</c> suffix, so it is not used and the capture time is used instead.
+/// </remarks>
+internal sealed class EvolutionApiWebhookProvider(IOptions<EvolutionApiOptions> options) : WebhookProviderBase
+{
+    private readonly SharedSecretSettings _auth = new(options.Value);
+
+    public override string Name => WebhookProviderNames.Evolution;
+
+    protected override string Title => "Evolution API";
+
+    public override WebhookAuthResult Authenticate(WebhookRequest request) => _auth.Authenticate(request);
+
+    protected override string? EventType(JsonElement root) => root.Str("event");
+
+    protected override void Parse(JsonElement root, EventContext context, List<InboxEvent> events)
+    {
+        var eventType = root.NonEmpty("event") ?? throw context.Error("the body has no \"event\", so it is not an Evolution API webhook.");
+        var instance = root.NonEmpty("instance");
+        var owner = Jid.Normalize(root.Str("sender"));
+        var data = root.Get("data");
+
+        // v2 sends "messages.upsert"; some setups and older versions send MESSAGES_UPSERT.
+        switch (eventType.Replace('_', '.').ToLowerInvariant())
+        {
+            case "messages.upsert" or "send.message":
+                foreach (var (item, path) in Items(data, eventType, context)) events.Add(Message(item, path, eventType, instance, owner, context));
+                break;
+            case "messages.update":
+                foreach (var (item, path) in Items(data, eventType, context)) events.Add(Status(item, path, eventType, instance, context));
+                break;
+            case "connection.update" when data is { ValueKind: JsonValueKind.Object } d:
+                var state = d.NonEmpty("state");
+                var connection = new ConnectionInfo(state?.ToLowerInvariant() switch
+                {
+                    "open" => InboxConnectionState.Connected,
+                    "connecting" => InboxConnectionState.Connecting,
+                    "close" or "refused" => InboxConnectionState.Disconnected,
+                    _ => InboxConnectionState.Unknown,
+                }, state) { Reason = d.Str("statusReason") };
+                events.Add(context.Connection(Payload.Hash(root), eventType, instance, null, connection, d));
+                break;
+            case "status.instance" when data is { ValueKind: JsonValueKind.Object } d && string.Equals(d.Str("status"), "closed", StringComparison.OrdinalIgnoreCase):
+                events.Add(context.Connection(Payload.Hash(root), eventType, instance, null,
+                    new ConnectionInfo(InboxConnectionState.Disconnected, d.Str("status")) { Reason = d.Str("disconnectionReasonCode") }, d));
+                break;
+            default:
+                // qrcode.updated, contacts.*, chats.*, groups.*, presence.update...: kept. Raw is "data": the envelope holds the apikey.
+                events.Add(context.Other(Payload.Hash(root), eventType, instance, null, data));
+                break;
+        }
+    }
+
+    private static IEnumerable<(JsonElement Item, string Path)> Items(JsonElement? data, string eventType, EventContext context)
+    {
+        switch (data?.ValueKind)
+        {
+            case JsonValueKind.Object:
+                yield return (data.Value, "data");
+                break;
+            case JsonValueKind.Array:
+                var i = -1;
+                foreach (var item in data.Value.EnumerateArray())
+                {
+                    i++;
+                    if (item.ValueKind != JsonValueKind.Object) throw context.Error($"{EventName(eventType)} data[{i}] is not an object.");
+                    yield return (item, $"data[{i}]");
+                }
+
+                break;
+            default:
+                throw context.Error($"{EventName(eventType)} has no \"data\" object.");
+        }
+    }
+
+    private static InboxEvent Message(JsonElement data, string path, string eventType, string? instance, string? owner, EventContext context)
+    {
+        var name = EventName(eventType);
+        var key = data.Obj("key") ?? throw context.Error($"{name} {path} has no \"key\".");
+        var id = key.NonEmpty("id") ?? throw context.Error($"{name} {path}.key has no \"id\".");
+        var remoteJid = key.NonEmpty("remoteJid") ?? throw context.Error($"{name} {path}.key has no \"remoteJid\".");
+
+        // LID chats ("addressingMode": "lid") carry the phone number JID in remoteJidAlt; it keeps the chat id stable.
+        var chatJid = Jid.IsLid(remoteJid) ? key.NonEmpty("remoteJidAlt") ?? key.NonEmpty("senderPn") ?? remoteJid : remoteJid;
+        var chatId = Jid.Normalize(chatJid) ?? throw context.Error($"{name} {path}.key has no usable \"remoteJid\".");
+        var isGroup = Jid.IsGroup(remoteJid);
+        var fromMe = key.Bool("fromMe") ?? false;
+        string? sender;
+        if (fromMe) sender = owner;
+        else if (isGroup)
+        {
+            var participant = key.NonEmpty("participant") ?? data.NonEmpty("participant");
+            if (Jid.IsLid(participant)) participant = key.NonEmpty("participantAlt") ?? key.NonEmpty("participantPn") ?? participant;
+            sender = Jid.Normalize(participant);
+        }
+        else sender = chatId;
+
+        var message = data.Obj("message");
+        var content = BaileysMessage.Read(message, data.Str("messageType"), data.Obj("contextInfo"));
+        if (content.Media is { } media && message is { } m)
+        {
+            content.Media = media with
+            {
+                Url = m.NonEmpty("mediaUrl"),
+                MediaId = id,
+                Properties = EventContext.Merge(media.Properties, ("hasBase64", m.NonEmpty("base64") is null ? null : "true")),
+            };
+        }
+
+        return new InboxEvent
+        {
+            Kind = InboxEventKind.Message,
+            Provider = context.Provider,
+            Instance = context.Instance,
+            ExternalId = id,
+            DedupeKey = context.MessageKey(id),
+            ProviderEventType = eventType,
+            ProviderInstanceId = instance,
+            ChatId = chatId,
+            IsGroup = isGroup,
+            SenderId = sender,
+            SenderName = data.NonEmpty("pushName"),
+            FromMe = fromMe,
+            OccurredAt = UnixTime.From(data.Long("messageTimestamp")) ?? context.ReceivedAt,
+            MessageType = content.Type,
+            Text = content.Text,
+            Caption = content.Caption,
+            ReplyToId = content.ReplyToId,
+            IsForwarded = content.IsForwarded,
+            Media = content.Media,
+            Location = content.Location,
+            Contacts = content.Contacts,
+            Reaction = content.Reaction,
+            Raw = Payload.Raw(data),
+        };
+    }
+
+    private static InboxEvent Status(JsonElement data, string path, string eventType, string? instance, EventContext context)
+    {
+        var name = EventName(eventType);
+        var key = data.Obj("key");
+        var id = data.NonEmpty("keyId") ?? key?.NonEmpty("id") ?? throw context.Error($"{name} {path} has no \"keyId\".");
+        var remoteJid = data.NonEmpty("remoteJid") ?? key?.NonEmpty("remoteJid") ?? throw context.Error($"{name} {path} has no \"remoteJid\".");
+        var chatJid = Jid.IsLid(remoteJid) ? data.NonEmpty("remoteJidAlt") ?? key?.NonEmpty("remoteJidAlt") ?? remoteJid : remoteJid;
+        var chatId = Jid.Normalize(chatJid) ?? throw context.Error($"{name} {path} has no usable \"remoteJid\".");
+        var isGroup = Jid.IsGroup(remoteJid);
+        var participant = isGroup ? Jid.Normalize(data.NonEmpty("participant") ?? key?.NonEmpty("participant")) : null;
+        var rawStatus = data.Get("status") ?? data.Obj("update")?.Get("status");
+        var providerStatus = rawStatus is { } s ? JsonRead.AsString(s) : null;
+        if (string.IsNullOrEmpty(providerStatus)) throw context.Error($"{name} {path} has no \"status\".");
+
+        // Baileys' WAMessageStatus, by name or by number (ERROR = 0 … PLAYED = 5).
+        var status = providerStatus.ToUpperInvariant() switch
+        {
+            "ERROR" or "0" => InboxMessageStatus.Failed,
+            "PENDING" or "1" => InboxMessageStatus.Pending,
+            "SERVER_ACK" or "2" => InboxMessageStatus.Sent,
+            "DELIVERY_ACK" or "3" => InboxMessageStatus.Delivered,
+            "READ" or "4" => InboxMessageStatus.Read,
+            "PLAYED" or "5" => InboxMessageStatus.Played,
+            "DELETED" => InboxMessageStatus.Deleted,
+            _ => InboxMessageStatus.Unknown,
+        };
+
+        return new InboxEvent
+        {
+            Kind = InboxEventKind.Status,
+            Provider = context.Provider,
+            Instance = context.Instance,
+            ExternalId = id,
+            DedupeKey = context.StatusKey(id, status, providerStatus, participant),
+            ProviderEventType = eventType,
+            ProviderInstanceId = instance,
+            ChatId = chatId,
+            IsGroup = isGroup,
+            SenderId = participant,
+            FromMe = data.Bool("fromMe") ?? key?.Bool("fromMe") ?? false,
+            OccurredAt = context.ReceivedAt,
+            Status = status,
+            ProviderStatus = providerStatus,
+            StatusError = status == InboxMessageStatus.Failed ? new StatusError { Title = providerStatus } : null,
+            Raw = Payload.Raw(data),
+        };
+    }
+
+    // Only the known names are written into error messages, never the body's own value.
+    private static string EventName(string eventType) => eventType.Replace('_', '.').ToLowerInvariant() switch
+    {
+        "messages.upsert" => "messages.upsert",
+        "send.message" => "send.message",
+        "messages.update" => "messages.update",
+        _ => "event",
+    };
+}

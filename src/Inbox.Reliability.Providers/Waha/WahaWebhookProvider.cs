@@ -1,0 +1,286 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Inbox.Reliability.Events;
+using Inbox.Reliability.Providers.Internal;
+using Microsoft.Extensions.Options;
+
+namespace Inbox.Reliability.Providers.Waha;
+
+/// <summary>
+/// WAHA: an envelope <c>{id: "evt_…", timestamp (ms), event, session, me, payload}</c> with <c>message</c> /
+/// <c>message.any</c>, <c>message.reaction</c>, <c>message.ack</c> (-1…4) and <c>session.status</c>. Optional
+/// <c>X-Webhook-Hmac</c>: hex HMAC-SHA512 of the raw body.
+/// </summary>
+internal sealed class WahaWebhookProvider : WebhookProviderBase
+{
+    private const string SignatureHeader = "X-Webhook-Hmac";
+    private const string AlgorithmHeader = "X-Webhook-Hmac-Algorithm";
+
+    private readonly string? _key;
+    private readonly IReadOnlyDictionary<string, string> _instanceKeys;
+
+    public WahaWebhookProvider(IOptions<WahaOptions> options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _key = options.Value.HmacKey;
+        _instanceKeys = WebhookAuth.Freeze(options.Value.InstanceHmacKeys);
+    }
+
+    public override string Name => WebhookProviderNames.Waha;
+
+    protected override string Title => "WAHA";
+
+    public override WebhookAuthResult Authenticate(WebhookRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var key = WebhookAuth.Resolve(request.Secret, _instanceKeys, request.Instance, _key);
+        if (key is null) return WebhookAuthResult.NotConfigured("no HMAC key is configured for this instance; X-Webhook-Hmac is not checked");
+        if (request.Headers.TryGetValue(AlgorithmHeader, out var algorithm) && !string.Equals(algorithm.Trim(), "sha512", StringComparison.OrdinalIgnoreCase))
+            return WebhookAuthResult.Invalid($"{AlgorithmHeader} is not sha512");
+        return WebhookAuth.Hmac(request, key, HashAlgorithmName.SHA512, SignatureHeader, prefix: null);
+    }
+
+    protected override string? EventType(JsonElement root) => root.Str("event");
+
+    protected override void Parse(JsonElement root, EventContext context, List<InboxEvent> events)
+    {
+        var eventType = root.NonEmpty("event") ?? throw context.Error("the body has no \"event\", so it is not a WAHA webhook.");
+        var session = root.NonEmpty("session");
+        var envelopeId = root.NonEmpty("id");
+        var envelopeTime = UnixTime.From(root.Long("timestamp"));
+        var payload = root.Obj("payload");
+        var me = root.Obj("me");
+        switch (eventType)
+        {
+            case "message" or "message.any" or "message.reaction":
+                events.Add(Message(payload ?? throw context.Error($"{EventName(eventType)} has no \"payload\" object."), eventType, session, envelopeTime, me, context));
+                break;
+            case "message.ack":
+                events.Add(Ack(payload ?? throw context.Error("message.ack has no \"payload\" object."), eventType, session, envelopeTime, context));
+                break;
+            case "session.status" when payload is { } p:
+                var providerState = p.NonEmpty("status");
+                var state = providerState?.ToUpperInvariant() switch
+                {
+                    "WORKING" => InboxConnectionState.Connected,
+                    "STARTING" => InboxConnectionState.Connecting,
+                    "STOPPED" or "FAILED" or "SCAN_QR_CODE" => InboxConnectionState.Disconnected,
+                    { } s when s.StartsWith("PASSKEY", StringComparison.Ordinal) => InboxConnectionState.Disconnected,
+                    _ => InboxConnectionState.Unknown,
+                };
+                events.Add(context.Connection(envelopeId ?? Payload.Hash(root), eventType, session, envelopeTime,
+                    new ConnectionInfo(state, providerState) { Reason = state == InboxConnectionState.Disconnected ? providerState : null }, p));
+                break;
+            default:
+                events.Add(context.Other(envelopeId ?? Payload.Hash(root), eventType, session, envelopeTime, root.Get("payload")));
+                break;
+        }
+    }
+
+    private static InboxEvent Message(JsonElement payload, string eventType, string? session, DateTimeOffset? envelopeTime, JsonElement? me, EventContext context)
+    {
+        var name = EventName(eventType);
+        var id = payload.NonEmpty("id") ?? throw context.Error($"{name} payload has no \"id\".");
+        var fromMe = payload.Bool("fromMe") ?? false;
+        var from = payload.NonEmpty("from");
+        var to = payload.NonEmpty("to");
+        var chatId = Jid.Normalize(fromMe ? to ?? from : from ?? to) ?? throw context.Error($"{name} payload has no \"from\".");
+        var isGroup = Jid.IsGroup(fromMe ? to ?? from : from ?? to);
+        var sender = fromMe
+            ? Jid.Normalize(me?.NonEmpty("id") ?? payload.NonEmpty("participant") ?? from)
+            : Jid.Normalize(payload.NonEmpty("participant") ?? from);
+        var data = payload.Obj("_data");
+        var senderName = fromMe
+            ? me?.NonEmpty("pushName")
+            : data?.NonEmpty("notifyName") ?? data?.Obj("Info")?.NonEmpty("PushName") ?? data?.NonEmpty("pushName");
+
+        var content = eventType == "message.reaction" ? Reaction(payload) : ReadContent(payload, id, data);
+        return new InboxEvent
+        {
+            Kind = InboxEventKind.Message,
+            Provider = context.Provider,
+            Instance = context.Instance,
+            ExternalId = id,
+            DedupeKey = context.MessageKey(id),
+            ProviderEventType = eventType,
+            ProviderInstanceId = session,
+            ChatId = chatId,
+            IsGroup = isGroup,
+            SenderId = sender,
+            SenderName = senderName,
+            FromMe = fromMe,
+            OccurredAt = UnixTime.From(payload.Long("timestamp")) ?? envelopeTime ?? context.ReceivedAt,
+            MessageType = content.Type,
+            Text = content.Text,
+            Caption = content.Caption,
+            ReplyToId = payload.Obj("replyTo")?.NonEmpty("id"),
+            IsForwarded = data?.Bool("isForwarded") == true,
+            Media = content.Media,
+            Location = content.Location,
+            Contacts = content.Contacts,
+            Reaction = content.Reaction,
+            Raw = Payload.Raw(payload),
+        };
+    }
+
+    private static MessageContent Reaction(JsonElement payload)
+    {
+        var reaction = payload.Obj("reaction");
+        return new MessageContent
+        {
+            Type = InboxMessageType.Reaction,
+            Reaction = new ReactionInfo(reaction?.Str("text") ?? "", reaction?.NonEmpty("messageId")),
+        };
+    }
+
+    private static MessageContent ReadContent(JsonElement payload, string id, JsonElement? data)
+    {
+        var content = new MessageContent();
+        var body = payload.NonEmpty("body");
+        var hint = (data?.Obj("Info")?.NonEmpty("MediaType") ?? data?.NonEmpty("type"))?.ToLowerInvariant();
+        if (payload.Obj("location") is { } location)
+        {
+            content.Type = InboxMessageType.Location;
+            if (location.Double("latitude") is { } latitude && location.Double("longitude") is { } longitude)
+            {
+                content.Location = new LocationInfo(latitude, longitude)
+                {
+                    Name = location.NonEmpty("name") ?? location.NonEmpty("description"),
+                    Address = location.NonEmpty("address"),
+                    Url = location.NonEmpty("url"),
+                };
+            }
+        }
+        else if (payload.Items("vCards").Select(JsonRead.AsString).Where(v => !string.IsNullOrEmpty(v)).Take(100).ToArray() is { Length: > 0 } vcards)
+        {
+            content.Type = InboxMessageType.Contact;
+            content.Contacts = vcards.Select(v => new ContactCard { Name = VCardName(v!), VCard = v, Phones = VCard.Phones(v) }).ToArray();
+        }
+        else if (payload.Bool("hasMedia") == true)
+        {
+            var media = payload.Obj("media");
+            var mimeType = media?.NonEmpty("mimetype");
+            content.Type = TypeOf(mimeType, hint);
+            var error = media?.Get("error") is { } e ? JsonRead.AsString(e) ?? (e.ValueKind is JsonValueKind.Object or JsonValueKind.Array or JsonValueKind.True ? "error" : null) : null;
+            content.Media = new MediaReference
+            {
+                Url = media?.NonEmpty("url"),
+                MediaId = id,
+                MimeType = mimeType,
+                FileName = media?.NonEmpty("filename"),
+                Properties = EventContext.Properties(
+                    ("notDownloaded", media is null ? "true" : null),
+                    ("providerError", error),
+                    ("voice", hint == "ptt" ? "true" : null)),
+            };
+            content.SetCaption(body);
+        }
+        else
+        {
+            content.Type = hint switch
+            {
+                "poll_creation" or "poll" => InboxMessageType.Poll,
+                _ when body is not null => InboxMessageType.Text,
+                _ => InboxMessageType.Unknown,
+            };
+            content.Text = body;
+        }
+
+        return content;
+    }
+
+    private static InboxMessageType TypeOf(string? mimeType, string? hint)
+    {
+        // WhatsApp stickers are the only webp images it sends.
+        if (mimeType is not null)
+        {
+            if (mimeType.StartsWith("image/webp", StringComparison.OrdinalIgnoreCase)) return InboxMessageType.Sticker;
+            if (mimeType.StartsWith("image/", StringComparison.OrdinalIgnoreCase)) return InboxMessageType.Image;
+            if (mimeType.StartsWith("video/", StringComparison.OrdinalIgnoreCase)) return InboxMessageType.Video;
+            if (mimeType.StartsWith("audio/", StringComparison.OrdinalIgnoreCase)) return InboxMessageType.Audio;
+            return InboxMessageType.Document;
+        }
+
+        return hint switch
+        {
+            "image" => InboxMessageType.Image,
+            "video" or "ptv" => InboxMessageType.Video,
+            "audio" or "ptt" => InboxMessageType.Audio,
+            "document" => InboxMessageType.Document,
+            "sticker" => InboxMessageType.Sticker,
+            _ => InboxMessageType.Unknown,
+        };
+    }
+
+    private static string? VCardName(string vcard)
+    {
+        foreach (var line in vcard.Split('\n'))
+        {
+            var trimmed = line.TrimEnd('\r');
+            if (trimmed.StartsWith("FN:", StringComparison.OrdinalIgnoreCase) && trimmed.Length > 3) return trimmed[3..].Trim();
+        }
+
+        return null;
+    }
+
+    private static InboxEvent Ack(JsonElement payload, string eventType, string? session, DateTimeOffset? envelopeTime, EventContext context)
+    {
+        var id = payload.NonEmpty("id") ?? throw context.Error("message.ack payload has no \"id\".");
+        var fromMe = payload.Bool("fromMe") ?? false;
+        var from = payload.NonEmpty("from");
+        var to = payload.NonEmpty("to");
+        var chatJid = fromMe ? to ?? from : from ?? to;
+        var chatId = Jid.Normalize(chatJid) ?? throw context.Error("message.ack payload has no \"from\".");
+        var isGroup = Jid.IsGroup(chatJid);
+        var participant = isGroup ? Jid.Normalize(payload.NonEmpty("participant")) : null;
+        var ack = payload.Long("ack");
+        var ackName = payload.NonEmpty("ackName");
+        var status = ack switch
+        {
+            -1 => InboxMessageStatus.Failed,
+            0 => InboxMessageStatus.Pending,
+            1 => InboxMessageStatus.Sent,
+            2 => InboxMessageStatus.Delivered,
+            3 => InboxMessageStatus.Read,
+            4 => InboxMessageStatus.Played,
+            _ => ackName?.ToUpperInvariant() switch
+            {
+                "ERROR" => InboxMessageStatus.Failed,
+                "PENDING" => InboxMessageStatus.Pending,
+                "SERVER" => InboxMessageStatus.Sent,
+                "DEVICE" => InboxMessageStatus.Delivered,
+                "READ" => InboxMessageStatus.Read,
+                "PLAYED" => InboxMessageStatus.Played,
+                _ => InboxMessageStatus.Unknown,
+            },
+        };
+        if (ack is null && ackName is null) throw context.Error("message.ack payload has no \"ack\".");
+        var providerStatus = ack?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? ackName;
+
+        return new InboxEvent
+        {
+            Kind = InboxEventKind.Status,
+            Provider = context.Provider,
+            Instance = context.Instance,
+            ExternalId = id,
+            DedupeKey = context.StatusKey(id, status, providerStatus, participant),
+            ProviderEventType = eventType,
+            ProviderInstanceId = session,
+            ChatId = chatId,
+            IsGroup = isGroup,
+            SenderId = participant,
+            FromMe = fromMe,
+            OccurredAt = envelopeTime ?? context.ReceivedAt,
+            Status = status,
+            ProviderStatus = providerStatus,
+            StatusError = status == InboxMessageStatus.Failed ? new StatusError { Code = providerStatus, Title = ackName ?? "ERROR" } : null,
+            Raw = Payload.Raw(payload),
+        };
+    }
+
+    private static string EventName(string eventType) => eventType switch
+    {
+        "message" or "message.any" or "message.reaction" or "message.ack" => eventType,
+        _ => "event",
+    };
+}
