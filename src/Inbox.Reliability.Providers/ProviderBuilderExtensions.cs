@@ -49,7 +49,7 @@ public static class ProviderBuilderExtensions
         if (configure is not null) options.Configure(configure);
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IWebhookProvider, TProvider>());
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IInboxConfigurationValidator, TValidator>());
-        return builder;
+        return builder.AddWebhookPipeline(); // capture, ingest and dispatch come with the first provider
     }
 
     private sealed class MetaCloudApiOptionsValidator(IOptions<MetaCloudApiOptions> options) : IInboxConfigurationValidator

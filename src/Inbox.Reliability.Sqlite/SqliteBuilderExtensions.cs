@@ -1,6 +1,7 @@
 using Inbox.Reliability.Sqlite;
 using Inbox.Reliability.Storage;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Inbox.Reliability;
 
@@ -20,7 +21,12 @@ public static class SqliteBuilderExtensions
         var options = new SqliteStorageOptions { ConnectionString = connectionString ?? "" };
         configure?.Invoke(options);
         builder.Services.AddSingleton<IInboxConfigurationValidator>(new SqliteOptionsValidator(options));
-        return builder.UseJobStore(new InboxStorageRegistration("SQLite", "UseSqlite"), sp => new SqliteJobStore(options, sp.GetRequiredService<TimeProvider>()));
+        builder.UseJobStore(new InboxStorageRegistration("SQLite", "UseSqlite"), sp => new SqliteJobStore(options, sp.GetRequiredService<TimeProvider>()));
+
+        // The webhook pipeline's tables live in the same file and share the job store's writer (one transaction for a
+        // raw webhook and its ingest job).
+        builder.Services.TryAddSingleton<IInboxStore>(sp => sp.GetRequiredService<IJobStore>() is SqliteJobStore jobs ? new SqliteInboxStore(jobs) : null!);
+        return builder;
     }
 
     private sealed class SqliteOptionsValidator(SqliteStorageOptions options) : IInboxConfigurationValidator

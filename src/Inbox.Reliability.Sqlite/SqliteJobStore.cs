@@ -37,9 +37,9 @@ internal sealed class SqliteJobStore : IJobStore, IDisposable
         _writer = new Lazy<SqliteWriter>(() => new SqliteWriter(OpenWriter));
     }
 
-    private SqliteWriter Writer => _writer.Value;
+    internal SqliteWriter Writer => _writer.Value;
 
-    private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
+    internal long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
     private SqliteConnection OpenWriter()
     {
@@ -51,7 +51,7 @@ internal sealed class SqliteJobStore : IJobStore, IDisposable
         return connection;
     }
 
-    private async Task<SqliteConnection> OpenReaderAsync(CancellationToken cancellationToken)
+    internal async Task<SqliteConnection> OpenReaderAsync(CancellationToken cancellationToken)
     {
         var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
@@ -87,31 +87,28 @@ internal sealed class SqliteJobStore : IJobStore, IDisposable
         {
             var now = Now;
             var results = new EnqueueResult[jobs.Count];
-            var insert = context.Command(
-                "INSERT INTO inbox_jobs (queue, key, is_head, payload, status, priority, attempts, max_attempts, run_at, dedupe_key, created_at) " +
-                "VALUES ($q, $k, CASE WHEN $k IS NULL THEN 1 ELSE NOT EXISTS (SELECT 1 FROM inbox_jobs INDEXED BY ix_inbox_jobs_key WHERE queue = $q AND key = $k AND key IS NOT NULL AND " + Live + ") END, " +
-                "$p, 0, $pr, 0, $ma, $ra, $d, $now) RETURNING id");
-            for (var i = 0; i < jobs.Count; i++)
-            {
-                var job = jobs[i];
-                if (job.DedupeKey is not null)
-                {
-                    var existing = context.Command("SELECT id FROM inbox_jobs WHERE queue = $q AND dedupe_key = $d AND dedupe_key IS NOT NULL AND " + Live)
-                        .Set("$q", job.Queue).Set("$d", job.DedupeKey).ExecuteScalar();
-                    if (existing is long id)
-                    {
-                        results[i] = new EnqueueResult(id, true);
-                        continue;
-                    }
-                }
-
-                var newId = (long)insert.Set("$q", job.Queue).Set("$k", job.Key).Set("$p", job.Payload).Set("$pr", job.Priority)
-                    .Set("$ma", job.MaxAttempts).Set("$ra", job.RunAt.ToUnixTimeMilliseconds()).Set("$d", job.DedupeKey).Set("$now", now).ExecuteScalar()!;
-                results[i] = new EnqueueResult(newId, false);
-            }
-
+            for (var i = 0; i < jobs.Count; i++) results[i] = InsertJob(context, jobs[i], now);
             return results;
         }, cancellationToken);
+
+    /// <summary>Adds one job inside the writer's current transaction (also used by capture and ingest).</summary>
+    internal static EnqueueResult InsertJob(SqliteWriteContext context, NewJob job, long now)
+    {
+        if (job.DedupeKey is not null)
+        {
+            var existing = context.Command("SELECT id FROM inbox_jobs WHERE queue = $q AND dedupe_key = $d AND dedupe_key IS NOT NULL AND " + Live)
+                .Set("$q", job.Queue).Set("$d", job.DedupeKey).ExecuteScalar();
+            if (existing is long id) return new EnqueueResult(id, true);
+        }
+
+        var newId = (long)context.Command(
+            "INSERT INTO inbox_jobs (queue, key, is_head, payload, status, priority, attempts, max_attempts, run_at, dedupe_key, created_at) " +
+            "VALUES ($q, $k, CASE WHEN $k IS NULL THEN 1 ELSE NOT EXISTS (SELECT 1 FROM inbox_jobs INDEXED BY ix_inbox_jobs_key WHERE queue = $q AND key = $k AND key IS NOT NULL AND " + Live + ") END, " +
+            "$p, 0, $pr, 0, $ma, $ra, $d, $now) RETURNING id")
+            .Set("$q", job.Queue).Set("$k", job.Key).Set("$p", job.Payload).Set("$pr", job.Priority)
+            .Set("$ma", job.MaxAttempts).Set("$ra", job.RunAt.ToUnixTimeMilliseconds()).Set("$d", job.DedupeKey).Set("$now", now).ExecuteScalar()!;
+        return new EnqueueResult(newId, false);
+    }
 
     public Task<IReadOnlyList<ClaimedJob>> ClaimAsync(string queue, int maxJobs, string owner, TimeSpan leaseDuration, CancellationToken cancellationToken = default) =>
         Writer.WriteAsync<IReadOnlyList<ClaimedJob>>(context =>

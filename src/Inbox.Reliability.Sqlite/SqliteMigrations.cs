@@ -45,5 +45,56 @@ internal static class SqliteMigrations
             );
             CREATE INDEX ix_inbox_job_attempts_job ON inbox_job_attempts (job_id);
             """),
+        (2, "webhook pipeline", """
+            CREATE TABLE inbox_raw_webhooks (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                provider TEXT NOT NULL,
+                instance TEXT NOT NULL,
+                received_at INTEGER NOT NULL,
+                sha256 BLOB NOT NULL,
+                body BLOB NOT NULL,
+                content_type TEXT NULL,
+                headers TEXT NULL,
+                status INTEGER NOT NULL,
+                error TEXT NULL,
+                duplicates INTEGER NOT NULL DEFAULT 0,
+                event_count INTEGER NOT NULL DEFAULT 0,
+                processed_at INTEGER NULL
+            );
+            CREATE UNIQUE INDEX ux_inbox_raw_webhooks_body ON inbox_raw_webhooks (provider, instance, sha256);
+            CREATE INDEX ix_inbox_raw_webhooks_status ON inbox_raw_webhooks (status, id);
+            CREATE TABLE inbox_events (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                provider TEXT NOT NULL,
+                instance TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                kind INTEGER NOT NULL,
+                external_id TEXT NOT NULL,
+                dedupe_key TEXT NOT NULL,
+                chat_id TEXT NULL,
+                sender_id TEXT NULL,
+                from_me INTEGER NOT NULL,
+                occurred_at INTEGER NOT NULL,
+                message_type INTEGER NOT NULL,
+                status INTEGER NULL,
+                body TEXT NOT NULL,
+                raw_id INTEGER NOT NULL,
+                dispatch_status INTEGER NOT NULL DEFAULT 0,
+                dispatch_error TEXT NULL,
+                created_at INTEGER NOT NULL
+            );
+            CREATE UNIQUE INDEX ux_inbox_events_dedupe ON inbox_events (dedupe_key);
+            CREATE UNIQUE INDEX ux_inbox_events_seq ON inbox_events (provider, instance, seq);
+            CREATE INDEX ix_inbox_events_chat ON inbox_events (instance, chat_id, id);
+            CREATE TABLE inbox_instances (
+                provider TEXT NOT NULL,
+                instance TEXT NOT NULL,
+                status INTEGER NOT NULL,
+                changed_at INTEGER NOT NULL,
+                last_webhook_at INTEGER NULL,
+                next_seq INTEGER NOT NULL DEFAULT 1,
+                PRIMARY KEY (provider, instance)
+            ) WITHOUT ROWID;
+            """),
     ];
 }

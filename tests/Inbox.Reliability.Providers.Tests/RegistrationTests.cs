@@ -35,7 +35,7 @@ public class RegistrationTests
         var meta = Assert.IsAssignableFrom<IWebhookChallengeHandler>(adapters[0]);
         var query = new Dictionary<string, string> { ["hub.mode"] = "subscribe", ["hub.verify_token"] = "verify", ["hub.challenge"] = "7" };
         Assert.Equal(WebhookChallengeStatus.Accepted, meta.AnswerChallenge(new WebhookChallengeRequest("meta", "inst-1", query)).Status);
-        Assert.Equal(5, provider.GetServices<IInboxConfigurationValidator>().Count());
+        Assert.Equal(6, provider.GetServices<IInboxConfigurationValidator>().Count()); // five providers and the webhook pipeline
     }
 
     [Fact]

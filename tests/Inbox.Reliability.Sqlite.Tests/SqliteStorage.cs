@@ -44,3 +44,8 @@ public sealed class SqliteJobEngineConformance : JobEngineConformanceTests
 {
     protected override IStorageUnderTest CreateStorage() => new SqliteStorage();
 }
+
+public sealed class SqliteWebhookPipelineConformance : WebhookPipelineConformanceTests
+{
+    protected override IStorageUnderTest CreateStorage() => new SqliteStorage();
+}

@@ -20,5 +20,12 @@ public static class InboxTelemetry
     internal static readonly Counter<long> JobsCanceled = Meter.CreateCounter<long>("inbox.jobs.canceled", "{job}", "Jobs canceled while running");
     internal static readonly Counter<long> LeasesLost = Meter.CreateCounter<long>("inbox.jobs.leases_lost", "{job}", "Attempts whose lease was lost before the outcome was recorded");
     internal static readonly Histogram<double> JobDuration = Meter.CreateHistogram<double>("inbox.jobs.duration", "s", "How long handlers ran");
+    internal static readonly Counter<long> WebhooksCaptured = Meter.CreateCounter<long>("inbox.webhooks.captured", "{webhook}", "Webhooks made durable");
+    internal static readonly Counter<long> WebhookDuplicates = Meter.CreateCounter<long>("inbox.webhooks.duplicates", "{webhook}", "Webhooks whose body was already stored (provider retries)");
+    internal static readonly Counter<long> WebhooksRejected = Meter.CreateCounter<long>("inbox.webhooks.rejected", "{webhook}", "Webhooks refused: signature, size, empty body, unknown provider");
+    internal static readonly Counter<long> WebhooksFailed = Meter.CreateCounter<long>("inbox.webhooks.storage_failures", "{webhook}", "Webhooks answered 503 because storage failed");
+    internal static readonly Counter<long> EventsIngested = Meter.CreateCounter<long>("inbox.events.ingested", "{event}", "Events stored by ingest");
+    internal static readonly Counter<long> EventDuplicates = Meter.CreateCounter<long>("inbox.events.duplicates", "{event}", "Events whose dedupe key was already stored");
+    internal static readonly Counter<long> EventsDispatched = Meter.CreateCounter<long>("inbox.events.dispatched", "{event}", "Events delivered to every handler");
     internal static readonly Histogram<double> StartDelay = Meter.CreateHistogram<double>("inbox.jobs.start_delay", "s", "From when a job was due to when its attempt started");
 }

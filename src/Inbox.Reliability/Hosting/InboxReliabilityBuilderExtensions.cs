@@ -27,7 +27,8 @@ public static class InboxReliabilityBuilderExtensions
         builder.Services.AddSingleton(registration);
         builder.Services.AddSingleton<IHostedService>(sp => new QueueWorker(
             registration,
-            sp.GetService<IJobStore>() ?? throw InboxStartup.NoStorage(),
+            // Null when no storage is configured: startup validation then fails with every problem before any worker runs.
+            sp.GetService<IJobStore>()!,
             sp.GetRequiredService<IServiceScopeFactory>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<QueueSignals>(),

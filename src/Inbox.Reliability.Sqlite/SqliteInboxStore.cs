@@ -1,0 +1,216 @@
+using System.Globalization;
+using System.Text;
+using Inbox.Reliability.Events;
+using Inbox.Reliability.Storage;
+using Microsoft.Data.Sqlite;
+
+namespace Inbox.Reliability.Sqlite;
+
+/// <summary>
+/// The webhook pipeline's tables on the same SQLite database and writer as the jobs, so a raw webhook and its ingest job,
+/// or events and their dispatch jobs, commit together (and concurrent captures share one commit).
+/// </summary>
+internal sealed class SqliteInboxStore(SqliteJobStore jobs) : IInboxStore
+{
+    private const string RawColumns = "id, provider, instance, received_at, sha256, content_type, headers, status, error, duplicates, event_count, processed_at";
+
+    public Task<CaptureOutcome> CaptureAsync(RawWebhook webhook, NewJob ingestJob, CancellationToken cancellationToken = default) =>
+        jobs.Writer.WriteAsync(context =>
+        {
+            var existing = context.Command("SELECT id FROM inbox_raw_webhooks WHERE provider = $p AND instance = $i AND sha256 = $s")
+                .Set("$p", webhook.Provider).Set("$i", webhook.Instance).Set("$s", webhook.Sha256).ExecuteScalar();
+            if (existing is long id)
+            {
+                context.Command("UPDATE inbox_raw_webhooks SET duplicates = duplicates + 1 WHERE id = $id").Set("$id", id).ExecuteNonQuery();
+                return new CaptureOutcome(id, true);
+            }
+
+            var now = jobs.Now;
+            var rawId = (long)context.Command(
+                "INSERT INTO inbox_raw_webhooks (provider, instance, received_at, sha256, body, content_type, headers, status) " +
+                "VALUES ($p, $i, $r, $s, $b, $c, $h, 0) RETURNING id")
+                .Set("$p", webhook.Provider).Set("$i", webhook.Instance).Set("$r", webhook.ReceivedAt.ToUnixTimeMilliseconds()).Set("$s", webhook.Sha256)
+                .Set("$b", webhook.Body.ToArray()).Set("$c", webhook.ContentType).Set("$h", InboxEventSerializer.SerializeHeaders(webhook.Headers))
+                .ExecuteScalar()!;
+            SqliteJobStore.InsertJob(context, ingestJob with { Payload = rawId.ToString(CultureInfo.InvariantCulture) }, now);
+            return new CaptureOutcome(rawId, false);
+        }, cancellationToken);
+
+    public async Task<StoredRawWebhook?> GetRawWebhookAsync(long id, CancellationToken cancellationToken = default)
+    {
+        var connection = await jobs.OpenReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT " + RawColumns + ", body FROM inbox_raw_webhooks WHERE id = $id";
+            command.Set("$id", id);
+            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            return reader.Read() ? ReadRaw(reader, withBody: true) : null;
+        }
+    }
+
+    private static StoredRawWebhook ReadRaw(SqliteDataReader reader, bool withBody) => new()
+    {
+        Id = reader.GetInt64(0),
+        Provider = reader.GetString(1),
+        Instance = reader.GetString(2),
+        ReceivedAt = DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3)),
+        Sha256 = (byte[])reader.GetValue(4),
+        ContentType = reader.IsDBNull(5) ? null : reader.GetString(5),
+        Headers = InboxEventSerializer.DeserializeHeaders(reader.IsDBNull(6) ? null : reader.GetString(6)),
+        Status = (RawWebhookStatus)reader.GetInt32(7),
+        Error = reader.IsDBNull(8) ? null : reader.GetString(8),
+        Duplicates = reader.GetInt32(9),
+        EventCount = reader.GetInt32(10),
+        ProcessedAt = reader.IsDBNull(11) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(11)),
+        Body = withBody ? (byte[])reader.GetValue(12) : ReadOnlyMemory<byte>.Empty,
+    };
+
+    public Task<IngestOutcome> SaveEventsAsync(long rawWebhookId, IReadOnlyList<InboxEvent> events, Func<long, InboxEvent, NewJob> dispatchJob, CancellationToken cancellationToken = default) =>
+        jobs.Writer.WriteAsync(context =>
+        {
+            var now = jobs.Now;
+            string provider, instance;
+            using (var reader = context.Command("SELECT provider, instance, status FROM inbox_raw_webhooks WHERE id = $id").Set("$id", rawWebhookId).ExecuteReader())
+            {
+                if (!reader.Read() || reader.GetInt32(2) != (int)RawWebhookStatus.Captured) return new IngestOutcome([], []); // already done
+                provider = reader.GetString(0);
+                instance = reader.GetString(1);
+            }
+
+            context.Command("INSERT OR IGNORE INTO inbox_instances (provider, instance, status, changed_at) VALUES ($p, $i, 0, $now)")
+                .Set("$p", provider).Set("$i", instance).Set("$now", now).ExecuteNonQuery();
+            long nextSeq;
+            InstanceStatus status;
+            using (var reader = context.Command("SELECT next_seq, status FROM inbox_instances WHERE provider = $p AND instance = $i").Set("$p", provider).Set("$i", instance).ExecuteReader())
+            {
+                reader.Read();
+                nextSeq = reader.GetInt64(0);
+                status = (InstanceStatus)reader.GetInt32(1);
+            }
+
+            var stored = new List<StoredInboxEvent>();
+            var duplicates = new List<InboxEvent>();
+            var newStatus = status;
+            foreach (var e in events)
+            {
+                if (context.Command("SELECT 1 FROM inbox_events WHERE dedupe_key = $d").Set("$d", e.DedupeKey).ExecuteScalar() is not null)
+                {
+                    duplicates.Add(e);
+                    continue;
+                }
+
+                var seq = nextSeq++;
+                var id = (long)context.Command(
+                    "INSERT INTO inbox_events (provider, instance, seq, kind, external_id, dedupe_key, chat_id, sender_id, from_me, occurred_at, message_type, status, body, raw_id, created_at) " +
+                    "VALUES ($p, $i, $seq, $k, $x, $d, $c, $s, $f, $o, $m, $st, $b, $r, $now) RETURNING id")
+                    .Set("$p", provider).Set("$i", instance).Set("$seq", seq).Set("$k", (int)e.Kind).Set("$x", e.ExternalId).Set("$d", e.DedupeKey)
+                    .Set("$c", e.ChatId).Set("$s", e.SenderId).Set("$f", e.FromMe ? 1 : 0).Set("$o", e.OccurredAt.ToUnixTimeMilliseconds())
+                    .Set("$m", (int)e.MessageType).Set("$st", e.Status is { } st ? (int)st : null).Set("$b", InboxEventSerializer.Serialize(e))
+                    .Set("$r", rawWebhookId).Set("$now", now).ExecuteScalar()!;
+                SqliteJobStore.InsertJob(context, dispatchJob(id, e), now);
+                stored.Add(new StoredInboxEvent(id, seq, rawWebhookId, e, EventDispatchStatus.Pending));
+                newStatus = InstanceStatusAfter(newStatus, e);
+            }
+
+            context.Command(
+                "UPDATE inbox_instances SET next_seq = $n, last_webhook_at = $now, status = $st, changed_at = CASE WHEN status = $st THEN changed_at ELSE $now END " +
+                "WHERE provider = $p AND instance = $i")
+                .Set("$n", nextSeq).Set("$now", now).Set("$st", (int)newStatus).Set("$p", provider).Set("$i", instance).ExecuteNonQuery();
+            context.Command("UPDATE inbox_raw_webhooks SET status = 1, event_count = $c, processed_at = $now, error = NULL WHERE id = $id")
+                .Set("$c", stored.Count).Set("$now", now).Set("$id", rawWebhookId).ExecuteNonQuery();
+            return new IngestOutcome(stored, duplicates);
+        }, cancellationToken);
+
+    /// <summary>
+    /// Connection events set the status; any other event from a disconnected instance means the session is up again
+    /// (providers only send while it is).
+    /// </summary>
+    internal static InstanceStatus InstanceStatusAfter(InstanceStatus current, InboxEvent e) => e.Kind switch
+    {
+        InboxEventKind.Connection when e.Connection?.State == InboxConnectionState.Connected => InstanceStatus.Connected,
+        InboxEventKind.Connection when e.Connection?.State == InboxConnectionState.Disconnected => InstanceStatus.Disconnected,
+        InboxEventKind.Connection => current,
+        _ when current == InstanceStatus.Disconnected => InstanceStatus.Connected,
+        _ => current,
+    };
+
+    public Task MarkRawWebhookFailedAsync(long id, string reason, CancellationToken cancellationToken = default) =>
+        jobs.Writer.WriteAsync(context =>
+            context.Command("UPDATE inbox_raw_webhooks SET status = 2, error = $e, processed_at = $now WHERE id = $id")
+                .Set("$e", reason.Length <= 2000 ? reason : reason[..2000]).Set("$now", jobs.Now).Set("$id", id).ExecuteNonQuery(), cancellationToken);
+
+    public async Task<StoredInboxEvent?> GetEventAsync(long id, CancellationToken cancellationToken = default)
+    {
+        var connection = await jobs.OpenReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT id, seq, raw_id, body, dispatch_status FROM inbox_events WHERE id = $id";
+            command.Set("$id", id);
+            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (!reader.Read()) return null;
+            return new StoredInboxEvent(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), InboxEventSerializer.Deserialize(reader.GetString(3)), (EventDispatchStatus)reader.GetInt32(4));
+        }
+    }
+
+    public Task MarkEventDispatchAsync(long id, EventDispatchStatus status, string? error, CancellationToken cancellationToken = default) =>
+        jobs.Writer.WriteAsync(context =>
+            context.Command("UPDATE inbox_events SET dispatch_status = $s, dispatch_error = $e WHERE id = $id")
+                .Set("$s", (int)status).Set("$e", error is { Length: > 2000 } ? error[..2000] : error).Set("$id", id).ExecuteNonQuery(), cancellationToken);
+
+    public async Task<int> ReprocessRawWebhooksAsync(RawWebhookQuery filter, Func<StoredRawWebhook, NewJob> ingestJob, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        var failed = await ListRawWebhooksAsync(filter with { Status = RawWebhookStatus.Failed, Limit = int.MaxValue }, cancellationToken).ConfigureAwait(false);
+        if (failed.Count == 0) return 0;
+        return await jobs.Writer.WriteAsync(context =>
+        {
+            var now = jobs.Now;
+            var count = 0;
+            foreach (var raw in failed)
+            {
+                if (context.Command("UPDATE inbox_raw_webhooks SET status = 0, error = NULL, processed_at = NULL WHERE id = $id AND status = 2").Set("$id", raw.Id).ExecuteNonQuery() == 0) continue;
+                SqliteJobStore.InsertJob(context, ingestJob(raw), now);
+                count++;
+            }
+
+            return count;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlyList<StoredRawWebhook>> ListRawWebhooksAsync(RawWebhookQuery filter, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        var connection = await jobs.OpenReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            using var command = connection.CreateCommand();
+            var where = new StringBuilder("1 = 1");
+            if (filter.Provider is not null) { where.Append(" AND provider = $p"); command.Set("$p", filter.Provider); }
+            if (filter.Instance is not null) { where.Append(" AND instance = $i"); command.Set("$i", filter.Instance); }
+            if (filter.Status is { } status) { where.Append(" AND status = $s"); command.Set("$s", (int)status); }
+            command.CommandText = "SELECT " + RawColumns + " FROM inbox_raw_webhooks WHERE " + where + " ORDER BY id DESC LIMIT $limit";
+            command.Set("$limit", Math.Max(1, filter.Limit));
+            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var list = new List<StoredRawWebhook>();
+            while (reader.Read()) list.Add(ReadRaw(reader, withBody: false));
+            return list;
+        }
+    }
+
+    public async Task<InstanceState?> GetInstanceAsync(string provider, string instance, CancellationToken cancellationToken = default)
+    {
+        var connection = await jobs.OpenReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT status, changed_at, last_webhook_at FROM inbox_instances WHERE provider = $p AND instance = $i";
+            command.Set("$p", provider).Set("$i", instance);
+            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (!reader.Read()) return null;
+            return new InstanceState(provider, instance, (InstanceStatus)reader.GetInt32(0), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)),
+                reader.IsDBNull(2) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)));
+        }
+    }
+}
