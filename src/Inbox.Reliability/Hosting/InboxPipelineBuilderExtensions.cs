@@ -61,6 +61,25 @@ public static class InboxPipelineBuilderExtensions
         return builder;
     }
 
+    /// <summary>
+    /// Forwards every inbound event to a URL as a signed POST (Standard Webhooks headers), in per-chat order, retried with
+    /// backoff until the URL answers 2xx. Runs beside any <see cref="IInboxEventHandler"/>s.
+    /// </summary>
+    public static IInboxReliabilityBuilder AddHttpForwarder(this IInboxReliabilityBuilder builder, Action<HttpForwarderOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        builder.Services.AddOptions<HttpForwarderOptions>().Configure(configure);
+        builder.Services.TryAddSingleton<HttpForwarderClient>();
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IInboxConfigurationValidator, HttpForwarderValidator>());
+        return builder.AddEventHandler<HttpForwarder>();
+    }
+
+    private sealed class HttpForwarderValidator(IOptions<HttpForwarderOptions> options) : IInboxConfigurationValidator
+    {
+        public IEnumerable<string> Validate() => options.Value.Validate();
+    }
+
     private sealed class PipelineMarker
     {
         public List<Action<InboxPipelineOptions>> Configures { get; } = new();
