@@ -12,6 +12,7 @@ fi
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+[ -n "${INBOX_TEST_POSTGRES:-}" ] || bash tests/Inbox.Reliability.PostgreSql.Tests/ensure-postgresql.sh # PostgreSQL for its tests
 status=0
 dotnet test Inbox.Reliability.sln "$@" 2>&1 | tee "$log" || status=$?
 

@@ -9,7 +9,7 @@ public sealed class BenchOptions
         Usage: dotnet run -c Release --project tests/Inbox.Reliability.Benchmarks -- --storage sqlite
                  [--runs 3] [--jobs 20000] [--single 2000] [--concurrency 16] [--latency-jobs 300] [--keys 1000]
                  [--mode default|keyed|both] [--prefetch N] [--with-peers] [--no-warmup]
-          --storage       sqlite (postgres: not available yet)
+          --storage       sqlite, or postgres (INBOX_BENCH_POSTGRES = a connection string; a fresh schema per run)
           --runs          runs per mode; each run of each mode is a fresh child process on a fresh database
           --jobs          jobs enqueued in batches of 1000 (step 2)
           --single        jobs enqueued one by one from 8 concurrent callers (step 1)

@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using Npgsql;
 
 namespace Inbox.Reliability.Benchmarks;
 
@@ -20,13 +21,12 @@ public interface IBenchStorage : IAsyncDisposable
 
 public static class BenchStorages
 {
-    /// <summary>The storages the benchmark knows; a PostgreSQL one is added here when the package exists.</summary>
+    /// <summary>The storages the benchmark knows.</summary>
     public static IBenchStorage Create(string name) => name switch
     {
         "sqlite" => new SqliteBenchStorage(),
-        "postgres" or "postgresql" => throw new NotSupportedException(
-            "--storage postgres: not available yet (the PostgreSQL storage package does not exist yet); use --storage sqlite."),
-        _ => throw new ArgumentException($"--storage must be sqlite (or postgres, not available yet); was \"{name}\"."),
+        "postgres" or "postgresql" => new PostgreSqlBenchStorage(),
+        _ => throw new ArgumentException($"--storage must be sqlite or postgres; was \"{name}\"."),
     };
 
     /// <summary>Fails early, in the parent process, for storages that cannot run.</summary>
@@ -67,5 +67,36 @@ public sealed class SqliteBenchStorage : IBenchStorage
         }
 
         return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>
+/// A fresh schema (random name) in the PostgreSQL database named by the environment variable INBOX_BENCH_POSTGRES
+/// (a connection string, e.g. "Host=127.0.0.1;Port=5432;Username=postgres;Password=...;Database=bench"), dropped afterwards.
+/// </summary>
+public sealed class PostgreSqlBenchStorage : IBenchStorage
+{
+    public const string EnvironmentVariable = "INBOX_BENCH_POSTGRES";
+
+    private readonly string _connectionString = Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } value
+        ? value
+        : throw new NotSupportedException($"--storage postgres needs {EnvironmentVariable} set to a connection string.");
+
+    private readonly string _schema = "bench_" + Guid.NewGuid().ToString("n")[..12];
+
+    public string Name => "postgres";
+
+    public Task<string> PrepareAsync() => Task.FromResult($"schema {_schema}");
+
+    public void Configure(IInboxReliabilityBuilder builder) => builder.UsePostgreSql(_connectionString, o => o.Schema = _schema);
+
+    public async ValueTask DisposeAsync()
+    {
+        NpgsqlConnection.ClearAllPools();
+        var builder = new NpgsqlConnectionStringBuilder(_connectionString) { Pooling = false };
+        await using var connection = new NpgsqlConnection(builder.ConnectionString);
+        await connection.OpenAsync();
+        await using var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS \"{_schema}\" CASCADE", connection);
+        await drop.ExecuteNonQueryAsync();
     }
 }

@@ -13,8 +13,30 @@ public sealed class LogWorkloadHandler(HandlerLog log, TestHostArguments argumen
     public async Task HandleAsync(JobContext job, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(job);
-        log.Append(string.Create(CultureInfo.InvariantCulture, $"{job.Id} {job.Attempt} {job.Key ?? "-"} {ReadSeq(job.Payload)}"));
-        if (arguments.Work > TimeSpan.Zero) await Task.Delay(arguments.Work, cancellationToken).ConfigureAwait(false);
+        var marker = arguments.RunningDir is not null && job.Key is not null ? Path.Combine(arguments.RunningDir, job.Key) : null;
+        if (marker is not null) Hold(marker, job);
+        try
+        {
+            log.Append(string.Create(CultureInfo.InvariantCulture, $"{job.Id} {job.Attempt} {job.Key ?? "-"} {ReadSeq(job.Payload)}"));
+            if (arguments.Work > TimeSpan.Zero) await Task.Delay(arguments.Work, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (marker is not null) File.Delete(marker);
+        }
+    }
+
+    /// <summary>Creates the key's marker; it exists only while a handler of that key runs, in any process (O_EXCL).</summary>
+    private void Hold(string marker, JobContext job)
+    {
+        try
+        {
+            using var created = new FileStream(marker, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+        }
+        catch (IOException)
+        {
+            File.AppendAllText(Path.Combine(arguments.RunningDir!, "overlaps.log"), string.Create(CultureInfo.InvariantCulture, $"{job.Id} {job.Key}\n"));
+        }
     }
 
     private static long ReadSeq(string payload)

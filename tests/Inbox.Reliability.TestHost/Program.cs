@@ -40,6 +40,9 @@ switch (arguments.Storage)
     case "sqlite":
         inbox.UseSqlite(arguments.Connection);
         break;
+    case "postgres":
+        inbox.UsePostgreSql(arguments.Connection, o => o.Schema = arguments.Schema);
+        break;
 }
 
 inbox.AddJobHandler<LogWorkloadHandler>(arguments.Queue, o =>

@@ -9,8 +9,9 @@ public sealed class TestHostArguments
         Inbox.Reliability.TestHost: runs the job engine in this process until stdin closes or SIGTERM.
         Prints READY on stdout once the engine has started. Logs (warnings and errors) go to stderr.
 
-          --storage <name>        storage provider: sqlite (default sqlite)
+          --storage <name>        storage provider: sqlite or postgres (default sqlite)
           --connection <string>   the storage's connection string, e.g. "Data Source=/tmp/inbox.db" (required)
+          --schema <name>         postgres: the schema (default inbox)
           --log <path>            the handler log: one line "jobId attempt key seq" per handler run (required)
           --queue <name>          the queue the handler runs (default crash)
           --workload <name>       what the handler does: log (append a line, then work; default log)
@@ -20,11 +21,17 @@ public sealed class TestHostArguments
           --heartbeat-ms <n>      lease renewal interval in ms (default 500)
           --reaper-ms <n>         expired-lease reaper interval in ms (default 500)
           --worker <name>         the worker (lease owner) name (default machine:pid)
+          --running-dir <path>    keyed jobs hold a marker file per key there while their handler runs; a second
+                                  handler of the same key at once (in any process) appends to overlaps.log there
         """;
 
     public string Storage { get; private set; } = "sqlite";
 
     public string Connection { get; private set; } = "";
+
+    public string Schema { get; private set; } = "inbox";
+
+    public string? RunningDir { get; private set; }
 
     public string LogPath { get; private set; } = "";
 
@@ -63,6 +70,8 @@ public sealed class TestHostArguments
             {
                 case "--storage": parsed.Storage = value; break;
                 case "--connection": parsed.Connection = value; break;
+                case "--schema": parsed.Schema = value; break;
+                case "--running-dir": parsed.RunningDir = value; break;
                 case "--log": parsed.LogPath = value; break;
                 case "--queue": parsed.Queue = value; break;
                 case "--workload": parsed.Workload = value; break;
@@ -76,7 +85,7 @@ public sealed class TestHostArguments
             }
         }
 
-        if (parsed.Storage != "sqlite") errors.Add($"--storage {parsed.Storage} is not supported (supported: sqlite).");
+        if (parsed.Storage is not ("sqlite" or "postgres")) errors.Add($"--storage {parsed.Storage} is not supported (supported: sqlite, postgres).");
         if (string.IsNullOrWhiteSpace(parsed.Connection)) errors.Add("--connection is required.");
         if (string.IsNullOrWhiteSpace(parsed.LogPath)) errors.Add("--log is required.");
         if (parsed.Workload != "log") errors.Add($"--workload {parsed.Workload} is not supported (supported: log).");

@@ -1,0 +1,264 @@
+using System.Globalization;
+
+namespace Inbox.Reliability.PostgreSql;
+
+/// <summary>
+/// The store's statements for one schema. The schema name is the only identifier put in the SQL text: validated by
+/// <see cref="PostgreSqlStorageOptions"/> (letters, digits, underscores) and double-quoted. Every value is a parameter.
+/// Statements have a fixed text whatever the number of jobs (arrays, not value lists), so prepared statements are reused.
+/// </summary>
+internal sealed class Sql
+{
+    public Sql(string schema)
+    {
+        S = "\"" + schema + "\"";
+        LockSeed = Fnv1a64(schema);
+        var seed = LockSeed.ToString(CultureInfo.InvariantCulture);
+
+        // The advisory lock id of a (queue, key): a 64-bit hash, seeded per schema so schemas never wait for each other.
+        string LockId(string queue, string key) => $"hashtextextended({queue} || chr(31) || {key}, {seed})";
+
+        // Locks are taken in ascending id order, in one statement, before any row of those keys is read or written:
+        // two writers never wait for each other in a cycle. count() makes the statement return one row.
+        LockKeysOfArrays = $"""
+            SELECT count(pg_advisory_xact_lock(l)) FROM (
+                SELECT DISTINCT {LockId("k.queue", "k.key")} AS l FROM unnest($1::text[], $2::text[]) AS k(queue, key) WHERE k.key IS NOT NULL ORDER BY 1) AS s
+            """;
+        LockKeysOfIds = $"""
+            SELECT count(pg_advisory_xact_lock(l)) FROM (
+                SELECT DISTINCT {LockId("j.queue", "j.key")} AS l FROM {S}.jobs j WHERE j.id = ANY($1::bigint[]) AND j.key IS NOT NULL ORDER BY 1) AS s
+            """;
+        LockKeyOfId = $"SELECT count(pg_advisory_xact_lock({LockId("j.queue", "j.key")})) FROM {S}.jobs j WHERE j.id = $1 AND j.key IS NOT NULL";
+
+        // A key's first job of the batch becomes its head when the key has no live job. The key lock is held, and this
+        // statement's snapshot was taken after it was granted, so no other writer can change the answer until commit.
+        Insert = $"""
+            INSERT INTO {S}.jobs (queue, key, is_head, payload, status, priority, attempts, max_attempts, run_at, dedupe_key, created_at)
+            SELECT t.queue, t.key,
+                   t.key IS NULL OR (t.cand AND NOT EXISTS (
+                       SELECT 1 FROM {S}.jobs x WHERE x.queue = t.queue AND x.key = t.key AND x.key IS NOT NULL AND x.status IN (0, 1))),
+                   t.payload, 0, t.priority, 0, t.max_attempts, t.run_at, t.dedupe_key, $9
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::integer[], $6::timestamptz[], $7::text[], $8::boolean[])
+                 WITH ORDINALITY AS t(queue, key, payload, priority, max_attempts, run_at, dedupe_key, cand, ord)
+            ORDER BY t.ord
+            ON CONFLICT (queue, dedupe_key) WHERE status IN (0, 1) AND dedupe_key IS NOT NULL DO NOTHING
+            RETURNING id, queue, dedupe_key
+            """;
+
+        LiveByDedupe = $"""
+            SELECT j.queue, j.dedupe_key, j.id FROM {S}.jobs j
+            JOIN unnest($1::text[], $2::text[]) AS d(queue, dedupe_key) ON j.queue = d.queue AND j.dedupe_key = d.dedupe_key
+            WHERE j.status IN (0, 1) AND j.dedupe_key IS NOT NULL
+            """;
+
+        Notify = "SELECT count(pg_notify($1, $2 || q)) FROM unnest($3::text[]) AS q";
+
+        // Makes the oldest live job of each key its head, for keys that have live jobs but no live head. Idempotent, and
+        // correct whenever the keys' locks are held: after a head finished, was canceled, reaped or purged, or a requeue.
+        // A processing head keeps its key (a requeued older job waits for it).
+        const string ensureHeads = """
+            UPDATE {0}.jobs j SET is_head = true
+            FROM ({1}) AS k
+            CROSS JOIN LATERAL (
+                SELECT x.id FROM {0}.jobs x
+                WHERE x.queue = k.queue AND x.key = k.key AND x.key IS NOT NULL AND x.status IN (0, 1)
+                ORDER BY x.id LIMIT 1) AS h
+            WHERE j.id = h.id AND NOT j.is_head
+              AND NOT EXISTS (
+                SELECT 1 FROM {0}.jobs y WHERE y.queue = k.queue AND y.key = k.key AND y.key IS NOT NULL AND y.status IN (0, 1) AND y.is_head)
+            """;
+        EnsureHeadsOfArrays = string.Format(CultureInfo.InvariantCulture, ensureHeads, S,
+            "SELECT DISTINCT t.queue, t.key FROM unnest($1::text[], $2::text[]) AS t(queue, key) WHERE t.key IS NOT NULL");
+        EnsureHeadsOfIds = string.Format(CultureInfo.InvariantCulture, ensureHeads, S,
+            $"SELECT DISTINCT q.queue, q.key FROM {S}.jobs q WHERE q.id = ANY($1::bigint[]) AND q.key IS NOT NULL");
+
+        // Only heads are in ix_jobs_ready, so this reads the first due entries of one queue and nothing else.
+        // MATERIALIZED: an inlined locking subquery may be re-run inside the join, and each run skips the rows the
+        // previous one just updated and locks the next ones: a claim of 1 would lease 2. Every locking CTE here is.
+        Claim = $"""
+            WITH c AS MATERIALIZED (
+                SELECT id FROM {S}.jobs
+                WHERE queue = $1 AND status = 0 AND is_head AND run_at <= $2
+                ORDER BY priority DESC, run_at, id
+                LIMIT $3
+                FOR UPDATE SKIP LOCKED)
+            UPDATE {S}.jobs j SET status = 1, attempts = j.attempts + 1, lease_owner = $4, lease_expires_at = $5,
+                lease_token = j.lease_token + 1, started_at = $2, cancel_requested = false
+            FROM c WHERE j.id = c.id AND j.status = 0 AND j.is_head
+            RETURNING j.id, j.key, j.payload, j.attempts, j.max_attempts, j.lease_token, j.dedupe_key, j.priority, j.created_at, j.run_at
+            """;
+
+        // Outcome kinds: 0 completed, 1 retry, 2 failed, 3 canceled, 4 released (not counted, no attempt recorded).
+        // Attempt outcomes 0-3 have the same numbers. A retry's attempt gets a job_attempts row; a final outcome stays in
+        // the job row (final_outcome), so a job that completes at once writes no attempt row. Rows are locked in id
+        // order, like every multi-row write here: the ids come sorted, and each is looked up (by primary key, never by a
+        // scan of ix_jobs_lease over every processing job) and locked in array order. The UPDATE joins only on id: the
+        // conditions were checked on the newest row version when "target" locked it, and nobody can change a row we hold.
+        Finish = $"""
+            WITH input AS (
+                SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::text[], $5::timestamptz[]) AS t(id, token, kind, error, retry_at)),
+            target AS MATERIALIZED (
+                SELECT x.id, i.token, i.kind, i.error, i.retry_at FROM input i
+                CROSS JOIN LATERAL (
+                    SELECT j.id FROM {S}.jobs j
+                    WHERE j.id = i.id AND j.lease_token = i.token AND j.status = 1 AND j.lease_expires_at > $6
+                    FOR UPDATE) AS x),
+            done AS (
+                UPDATE {S}.jobs j SET
+                    status = CASE i.kind WHEN 0 THEN 2 WHEN 2 THEN 3 WHEN 3 THEN 4 ELSE 0 END,
+                    finished_at = CASE WHEN i.kind IN (0, 2, 3) THEN $6 ELSE j.finished_at END,
+                    run_at = CASE WHEN i.kind = 1 THEN i.retry_at ELSE j.run_at END,
+                    last_error = CASE WHEN i.kind IN (1, 2, 3) THEN i.error ELSE j.last_error END,
+                    attempts = CASE WHEN i.kind = 4 THEN j.attempts - 1 ELSE j.attempts END,
+                    lease_token = CASE WHEN i.kind = 4 THEN j.lease_token + 1 ELSE j.lease_token END,
+                    lease_expires_at = NULL,
+                    final_outcome = CASE WHEN i.kind IN (0, 2, 3) THEN i.kind ELSE NULL END
+                FROM target i
+                WHERE j.id = i.id
+                RETURNING j.id, i.token, i.kind, i.error, j.attempts, j.started_at, j.lease_owner),
+            attempts AS (
+                INSERT INTO {S}.job_attempts (job_id, attempt, started_at, finished_at, outcome, error, worker)
+                SELECT d.id, d.attempts, COALESCE(d.started_at, $6), $6, 1, d.error, d.lease_owner
+                FROM done d WHERE d.kind = 1)
+            SELECT id, token FROM done
+            """;
+
+        Extend = $"""
+            WITH input AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS t(id, token)),
+            target AS MATERIALIZED (
+                SELECT x.id, i.token FROM input i
+                CROSS JOIN LATERAL (
+                    SELECT j.id FROM {S}.jobs j
+                    WHERE j.id = i.id AND j.lease_token = i.token AND j.status = 1 AND j.lease_expires_at > $4
+                    FOR UPDATE) AS x)
+            UPDATE {S}.jobs j SET lease_expires_at = $3
+            FROM target t
+            WHERE j.id = t.id
+            RETURNING j.id, t.token, j.cancel_requested
+            """;
+
+        Expired = $"SELECT id FROM {S}.jobs WHERE status = 1 AND lease_expires_at <= $1 ORDER BY id LIMIT $2";
+
+        Reap = $"""
+            WITH target AS MATERIALIZED (
+                SELECT id FROM {S}.jobs WHERE id = ANY($1::bigint[]) AND status = 1 AND lease_expires_at <= $2 ORDER BY id FOR UPDATE),
+            reaped AS (
+                UPDATE {S}.jobs j SET
+                    status = CASE WHEN j.cancel_requested THEN 4 WHEN j.attempts >= j.max_attempts THEN 3 ELSE 0 END,
+                    finished_at = CASE WHEN j.cancel_requested OR j.attempts >= j.max_attempts THEN $2 ELSE NULL END,
+                    last_error = $3, lease_expires_at = NULL, lease_token = j.lease_token + 1, final_outcome = NULL
+                FROM target t
+                WHERE j.id = t.id
+                RETURNING j.id, j.attempts, j.started_at, j.lease_owner),
+            attempts AS (
+                INSERT INTO {S}.job_attempts (job_id, attempt, started_at, finished_at, outcome, error, worker)
+                SELECT r.id, r.attempts, COALESCE(r.started_at, $2), $2, 4, 'The lease expired before the worker recorded an outcome.', r.lease_owner FROM reaped r)
+            SELECT count(*) FROM reaped
+            """;
+
+        // A requeued job is not a head until the head repair that follows says so (its key may be running).
+        // Its final attempt moves from the row into job_attempts first, since the row starts over.
+        // Among failed jobs sharing a dedupe key only the oldest comes back, and none while a live job holds the key.
+        Requeue = $"""
+            WITH target AS MATERIALIZED (
+                SELECT c.id, c.attempts, c.started_at, c.finished_at, c.final_outcome, c.last_error, c.lease_owner FROM {S}.jobs c
+                WHERE c.id = ANY($1::bigint[]) AND c.status IN (3, 4)
+                  AND (c.dedupe_key IS NULL OR (
+                      NOT EXISTS (SELECT 1 FROM {S}.jobs d WHERE d.queue = c.queue AND d.dedupe_key = c.dedupe_key AND d.status IN (0, 1))
+                      AND c.id = (SELECT min(e.id) FROM {S}.jobs e WHERE e.id = ANY($1::bigint[]) AND e.queue = c.queue AND e.dedupe_key = c.dedupe_key AND e.status IN (3, 4))))
+                ORDER BY c.id FOR UPDATE),
+            kept AS (
+                INSERT INTO {S}.job_attempts (job_id, attempt, started_at, finished_at, outcome, error, worker)
+                SELECT t.id, t.attempts, COALESCE(t.started_at, t.finished_at), t.finished_at, t.final_outcome,
+                       CASE WHEN t.final_outcome = 0 THEN NULL ELSE t.last_error END, t.lease_owner
+                FROM target t WHERE t.final_outcome IS NOT NULL AND t.finished_at IS NOT NULL),
+            requeued AS (
+                UPDATE {S}.jobs j SET status = 0, attempts = 0, run_at = $2, finished_at = NULL, lease_expires_at = NULL,
+                    cancel_requested = false, is_head = (j.key IS NULL), final_outcome = NULL
+                FROM target t WHERE j.id = t.id
+                RETURNING j.id)
+            SELECT count(*) FROM requeued
+            """;
+
+        Attempts = $"""
+            SELECT attempt, started_at, finished_at, outcome, error, worker FROM (
+                SELECT 0 AS part, a.id, a.attempt, a.started_at, a.finished_at, a.outcome, a.error, a.worker
+                FROM {S}.job_attempts a WHERE a.job_id = $1
+                UNION ALL
+                SELECT 1, j.id, j.attempts, COALESCE(j.started_at, j.finished_at), j.finished_at, j.final_outcome,
+                       CASE WHEN j.final_outcome = 0 THEN NULL ELSE j.last_error END, j.lease_owner
+                FROM {S}.jobs j WHERE j.id = $1 AND j.final_outcome IS NOT NULL AND j.finished_at IS NOT NULL) AS all_attempts
+            ORDER BY part, id
+            """;
+
+        Purge = $"""
+            WITH deleted AS (DELETE FROM {S}.jobs WHERE id = ANY($1::bigint[]) AND status <> 1 RETURNING id),
+            attempts AS (DELETE FROM {S}.job_attempts WHERE job_id IN (SELECT id FROM deleted))
+            SELECT count(*) FROM deleted
+            """;
+
+        DeleteFinished = $"""
+            WITH deleted AS (
+                DELETE FROM {S}.jobs WHERE id IN (
+                    SELECT id FROM {S}.jobs WHERE status IN (2, 4) AND finished_at < $1 ORDER BY finished_at LIMIT $2)
+                  AND status IN (2, 4) AND finished_at < $1
+                RETURNING id),
+            attempts AS (DELETE FROM {S}.job_attempts WHERE job_id IN (SELECT id FROM deleted))
+            SELECT count(*) FROM deleted
+            """;
+    }
+
+    /// <summary>The quoted schema name.</summary>
+    public string S { get; }
+
+    /// <summary>A per-schema seed for lock ids.</summary>
+    public long LockSeed { get; }
+
+    public string LockKeysOfArrays { get; }
+
+    public string LockKeysOfIds { get; }
+
+    public string LockKeyOfId { get; }
+
+    public string Insert { get; }
+
+    public string LiveByDedupe { get; }
+
+    public string Notify { get; }
+
+    public string EnsureHeadsOfArrays { get; }
+
+    public string EnsureHeadsOfIds { get; }
+
+    public string Claim { get; }
+
+    public string Finish { get; }
+
+    public string Extend { get; }
+
+    public string Expired { get; }
+
+    public string Reap { get; }
+
+    public string Requeue { get; }
+
+    /// <summary>A job's attempts, oldest first: the rows of earlier attempts, then the final one kept in the job row.</summary>
+    public string Attempts { get; }
+
+    public string Purge { get; }
+
+    public string DeleteFinished { get; }
+
+    /// <summary>FNV-1a: a stable 64-bit hash (string.GetHashCode differs per process).</summary>
+    private static long Fnv1a64(string text)
+    {
+        var hash = 14695981039346656037UL;
+        foreach (var c in text)
+        {
+            hash ^= c;
+            hash *= 1099511628211UL;
+        }
+
+        return unchecked((long)hash);
+    }
+}

@@ -1,0 +1,407 @@
+using System.Collections.Concurrent;
+using System.Data;
+using Inbox.Reliability.Conformance;
+using Inbox.Reliability.Jobs;
+using Inbox.Reliability.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Inbox.Reliability.PostgreSql.Tests;
+
+/// <summary>What only PostgreSQL does: concurrent migrations, transactional enqueue, LISTEN/NOTIFY, several processes on one schema.</summary>
+[Collection(PostgresCollection.Name)]
+public sealed class PostgreSqlSpecificTests(PostgresServer server) : IAsyncLifetime
+{
+    private readonly List<IAsyncDisposable> _cleanup = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        for (var i = _cleanup.Count - 1; i >= 0; i--) await _cleanup[i].DisposeAsync();
+    }
+
+    private PostgreSqlStorage NewStorage()
+    {
+        var storage = new PostgreSqlStorage(server);
+        _cleanup.Add(storage);
+        return storage;
+    }
+
+    /// <summary>A separate "process": its own service provider, store, connection pool and notification sender id.</summary>
+    private ServiceProvider NewProvider(string schema, TimeProvider? time = null)
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        var builder = services.AddInboxReliability();
+        if (time is not null) builder.UseTimeProvider(time);
+        builder.UsePostgreSql(server.ConnectionString, o => o.Schema = schema);
+        var provider = services.BuildServiceProvider();
+        _cleanup.Add(provider);
+        return provider;
+    }
+
+    private async Task<long> Scalar(string sql)
+    {
+        await using var connection = await server.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return Convert.ToInt64(await command.ExecuteScalarAsync());
+    }
+
+    private Task WaitForListener(string schema) =>
+        Eventually.TrueAsync(async () => await Scalar($"SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN \"{schema}_jobs\"'") > 0, "the LISTEN connection");
+
+    [Fact]
+    public async Task Four_hosts_migrating_one_fresh_schema_at_once_apply_each_migration_once()
+    {
+        for (var round = 0; round < 3; round++)
+        {
+            var storage = NewStorage();
+            var stores = Enumerable.Range(0, 4).Select(_ => NewProvider(storage.Schema).GetRequiredService<IJobStore>()).ToList();
+            using var start = new Barrier(4);
+            await Task.WhenAll(stores.Select(store => Task.Run(async () =>
+            {
+                start.SignalAndWait();
+                await store.MigrateAsync();
+            })));
+
+            Assert.Equal(PostgreSqlMigrations.All.Length, await Scalar($"SELECT count(*) FROM \"{storage.Schema}\".migrations"));
+            var id = (await stores[1].EnqueueAsync([new NewJob("q", "{}", "k", DateTimeOffset.UtcNow, null, 3, 0)]))[0].Id;
+            Assert.Equal(id, Assert.Single(await stores[3].ClaimAsync("q", 10, "w", TimeSpan.FromMinutes(1))).Lease.JobId);
+            await stores[2].MigrateAsync(); // and again later: nothing to do
+        }
+    }
+
+    [Fact]
+    public async Task Startup_lists_every_postgresql_configuration_problem()
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddInboxReliability().UsePostgreSql("", o =>
+        {
+            o.Schema = "bad-name; DROP";
+            o.BackstopPollInterval = TimeSpan.Zero;
+        });
+        using var host = builder.Build();
+        var error = await Assert.ThrowsAsync<InboxConfigurationException>(() => host.StartAsync());
+        Assert.Equal(3, error.Errors.Count);
+        Assert.Contains("connection string is required", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Schema", error.Message, StringComparison.Ordinal);
+        Assert.Contains("BackstopPollInterval", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_job_enqueued_in_the_hosts_transaction_exists_only_if_it_commits_and_the_worker_runs_it()
+    {
+        var storage = NewStorage();
+        var handled = new ConcurrentQueue<string>();
+        var host = EngineHarness.Build(storage, (job, _) => { handled.Enqueue(job.Payload); return Task.CompletedTask; }, o =>
+        {
+            // Only the NOTIFY sent at commit can start the job: the clock never moves and polls are an hour apart.
+            o.MinPollInterval = TimeSpan.FromHours(1);
+            o.MaxPollInterval = TimeSpan.FromHours(1);
+        });
+        _cleanup.Add(host);
+        await host.StartAsync();
+        await WaitForListener(storage.Schema);
+        await using (var setup = await server.OpenAsync())
+        {
+            await using var create = new NpgsqlCommand($"CREATE TABLE \"{storage.Schema}\".orders (id integer PRIMARY KEY)", setup);
+            await create.ExecuteNonQueryAsync();
+        }
+
+        async Task<long> PlaceOrder(int order, bool commit)
+        {
+            await using var connection = await server.OpenAsync();
+            await using var transaction = await connection.BeginTransactionAsync();
+            await using (var insert = new NpgsqlCommand($"INSERT INTO \"{storage.Schema}\".orders (id) VALUES ({order})", connection, transaction))
+            {
+                await insert.ExecuteNonQueryAsync();
+            }
+
+            var result = await host.Queue.EnqueueAsync(new JobRequest(EngineHarness.QueueName, $"\"order-{order}\"") { Key = "customer-1" }, transaction);
+            Assert.False(result.Duplicate);
+            if (commit) await transaction.CommitAsync();
+            else await transaction.RollbackAsync();
+            return result.Id;
+        }
+
+        var rolledBack = await PlaceOrder(1, commit: false);
+        Assert.Null(await host.Queue.GetAsync(rolledBack));
+        Assert.Equal(0, await Scalar($"SELECT count(*) FROM \"{storage.Schema}\".orders"));
+
+        var committed = await PlaceOrder(2, commit: true);
+        await host.WaitForStatus(committed, JobStatus.Completed);
+        Assert.Equal(["\"order-2\""], handled);
+        Assert.Equal(1, await Scalar($"SELECT count(*) FROM \"{storage.Schema}\".jobs"));
+
+        // A batch in one transaction keeps its order within the key.
+        await using (var connection = await server.OpenAsync())
+        {
+            await using var transaction = await connection.BeginTransactionAsync();
+            var batch = await host.Queue.EnqueueBatchAsync(
+                [new JobRequest(EngineHarness.QueueName, "\"a\"") { Key = "customer-2" }, new JobRequest(EngineHarness.QueueName, "\"b\"") { Key = "customer-2" }], transaction);
+            await transaction.CommitAsync();
+            foreach (var result in batch) await host.WaitForStatus(result.Id, JobStatus.Completed);
+        }
+
+        Assert.Equal(["\"order-2\"", "\"a\"", "\"b\""], handled);
+
+        // Per-key order needs READ COMMITTED: other isolation levels are refused before anything is written.
+        await using (var connection = await server.OpenAsync())
+        {
+            await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead);
+            await Assert.ThrowsAsync<ArgumentException>(() => host.Queue.EnqueueAsync(new JobRequest(EngineHarness.QueueName, "{}"), transaction));
+        }
+    }
+
+    [Fact]
+    public async Task An_enqueue_in_another_process_notifies_the_listener_and_its_own_are_not_echoed()
+    {
+        var storage = NewStorage();
+        var producer = NewProvider(storage.Schema);
+        var consumer = NewProvider(storage.Schema);
+        var producerStore = producer.GetRequiredService<IJobStore>();
+        await producerStore.MigrateAsync();
+        var woken = new ConcurrentQueue<string>();
+        using var stop = new CancellationTokenSource();
+        var listening = ((IJobWakeupSource)consumer.GetRequiredService<IJobStore>()).ListenAsync(woken.Enqueue, stop.Token);
+        await WaitForListener(storage.Schema);
+
+        await consumer.GetRequiredService<IJobQueue>().EnqueueAsync(new JobRequest("mine", "{}"));
+        await producer.GetRequiredService<IJobQueue>().EnqueueBatchAsync(
+            Enumerable.Range(0, 50).Select(i => new JobRequest(i % 2 == 0 ? "even" : "odd", "{}")).ToList());
+        await Eventually.TrueAsync(() => woken.Contains("even") && woken.Contains("odd"), "both queues to be notified");
+
+        // One notification per queue per commit, never one per job; and none for the consumer's own enqueue.
+        Assert.Equal(2, woken.Count);
+        Assert.DoesNotContain("mine", woken);
+        await stop.CancelAsync();
+        await listening;
+    }
+
+    [Fact]
+    public async Task A_worker_in_another_host_is_woken_by_notify_without_waiting_for_its_poll()
+    {
+        var storage = NewStorage();
+        var handled = new ConcurrentQueue<long>();
+        var consumer = EngineHarness.Build(storage, (job, _) => { handled.Enqueue(job.Id); return Task.CompletedTask; }, o =>
+        {
+            o.MinPollInterval = TimeSpan.FromHours(1);
+            o.MaxPollInterval = TimeSpan.FromHours(1);
+        });
+        _cleanup.Add(consumer);
+        await consumer.StartAsync();
+        await WaitForListener(storage.Schema);
+
+        // The producer is another process: its own store and pool, no worker, and no in-process signal reaches the consumer.
+        // The two share the consumer's clock, which never moves, so the hour-long poll never fires.
+        var producer = NewProvider(storage.Schema, consumer.Time).GetRequiredService<IJobQueue>();
+        for (var i = 0; i < 3; i++)
+        {
+            var id = (await producer.EnqueueAsync(new JobRequest(EngineHarness.QueueName, "{}") { Key = i == 2 ? "k" : null })).Id;
+            await consumer.WaitForStatus(id, JobStatus.Completed);
+        }
+
+        Assert.Equal(3, handled.Count);
+    }
+
+    [Fact]
+    public async Task Concurrent_same_key_enqueues_and_completions_from_several_processes_never_make_two_heads_and_keep_fifo()
+    {
+        var storage = NewStorage();
+        var providers = Enumerable.Range(0, 4).Select(_ => NewProvider(storage.Schema)).ToList();
+        await providers[0].GetRequiredService<IJobStore>().MigrateAsync();
+        var keys = Enumerable.Range(0, 5).Select(k => "key-" + k).ToArray();
+        const int PerProducer = 120;
+        var total = providers.Count * (PerProducer + 30);
+
+        var holders = new ConcurrentDictionary<string, long>();
+        var overlaps = new ConcurrentQueue<string>();
+        var completedByKey = new ConcurrentDictionary<string, ConcurrentQueue<long>>();
+        var completed = 0;
+        var producing = providers.Select((p, n) => Task.Run(async () =>
+        {
+            var queue = p.GetRequiredService<IJobQueue>();
+            var singles = Enumerable.Range(0, PerProducer).Select(async i =>
+                await queue.EnqueueAsync(new JobRequest("q", $"{{\"p\":{n},\"i\":{i}}}") { Key = keys[(i + n) % keys.Length] }));
+            await Task.WhenAll(singles);
+            await queue.EnqueueBatchAsync(Enumerable.Range(0, 30).Select(i => new JobRequest("q", "{}") { Key = keys[i % keys.Length] }).ToList());
+        })).ToList();
+
+        using var done = new CancellationTokenSource();
+        var consuming = providers.Select((p, n) => Task.Run(async () =>
+        {
+            var store = p.GetRequiredService<IJobStore>();
+            using var idle = new PeriodicTimer(TimeSpan.FromMilliseconds(5));
+            while (!done.IsCancellationRequested)
+            {
+                var jobs = await store.ClaimAsync("q", 8, "consumer-" + n, TimeSpan.FromMinutes(5));
+                if (jobs.Count == 0) await idle.WaitForNextTickAsync();
+                await Task.WhenAll(jobs.Select(async job =>
+                {
+                    if (!holders.TryAdd(job.Key!, job.Lease.JobId)) overlaps.Enqueue($"{job.Key}: {holders.GetValueOrDefault(job.Key!)} and {job.Lease.JobId}");
+                    completedByKey.GetOrAdd(job.Key!, _ => new ConcurrentQueue<long>()).Enqueue(job.Lease.JobId);
+                    await Task.Yield();
+
+                    // Released before the completion commits: the next job of the key cannot be claimed before that.
+                    holders.TryRemove(job.Key!, out _);
+                    Assert.True(await store.FinishAsync(job.Lease, JobOutcome.Completed));
+                    Interlocked.Increment(ref completed);
+                }));
+            }
+        })).ToList();
+
+        await Task.WhenAll(producing);
+        await Eventually.TrueAsync(() => Volatile.Read(ref completed) == total, $"all {total} jobs to complete (a headless key would stall)", TimeSpan.FromSeconds(60));
+        await done.CancelAsync();
+        await Task.WhenAll(consuming);
+
+        Assert.Empty(overlaps);
+        foreach (var (key, ids) in completedByKey)
+        {
+            var order = ids.ToList();
+            Assert.True(order.SequenceEqual(order.Order()), $"{key} ran out of enqueue order");
+        }
+
+        Assert.Equal(total, await Scalar($"SELECT count(*) FROM \"{storage.Schema}\".jobs WHERE status = 2"));
+    }
+
+    [Fact]
+    public async Task Concurrent_single_enqueues_and_completions_share_commits_and_a_bad_one_fails_alone()
+    {
+        var storage = NewStorage();
+        var provider = NewProvider(storage.Schema);
+        var store = (PostgreSqlJobStore)provider.GetRequiredService<IJobStore>();
+        var queue = provider.GetRequiredService<IJobQueue>();
+        await store.MigrateAsync();
+
+        // 8 callers enqueue 50 jobs each, one at a time; one payload holds a NUL, which PostgreSQL text refuses.
+        var bad = Task.Run(() => queue.EnqueueAsync(new JobRequest("q", "bad\0payload")));
+        var callers = Enumerable.Range(0, 8).Select(c => Task.Run(async () =>
+        {
+            var ids = new List<long>();
+            for (var i = 0; i < 50; i++) ids.Add((await queue.EnqueueAsync(new JobRequest("q", $"{{\"c\":{c},\"i\":{i}}}") { Key = "k" + (i % 3) })).Id);
+            return ids;
+        })).ToList();
+        var all = (await Task.WhenAll(callers)).SelectMany(ids => ids).ToList();
+        await Assert.ThrowsAsync<PostgresException>(() => bad);
+        Assert.Equal(400, all.Distinct().Count());
+        Assert.Equal(400, Assert.Single(await store.GetStatsAsync()).Pending);
+        Assert.True(store.EnqueueGroups < 400, $"400 enqueues took {store.EnqueueGroups} commits");
+
+        // Completions from concurrent handlers share commits the same way.
+        Assert.Equal(3, (await store.ClaimAsync("q", 1000, "w", TimeSpan.FromMinutes(5))).Count); // one head per key
+        await queue.EnqueueBatchAsync(Enumerable.Range(0, 200).Select(_ => new JobRequest("u", "{}")).ToList());
+        var claimed = await store.ClaimAsync("u", 1000, "w", TimeSpan.FromMinutes(5));
+        Assert.Equal(200, claimed.Count);
+        var before = store.FinishGroups;
+        var finished = await Task.WhenAll(claimed.Select(job => Task.Run(() => store.FinishAsync(job.Lease, JobOutcome.Completed))));
+        Assert.All(finished, Assert.True);
+        Assert.True(store.FinishGroups - before < claimed.Count, $"{claimed.Count} completions took {store.FinishGroups - before} commits");
+    }
+
+    [Fact]
+    public async Task A_key_with_a_huge_backlog_does_not_slow_claims_of_other_keys()
+    {
+        var storage = NewStorage();
+        var store = NewProvider(storage.Schema).GetRequiredService<IJobStore>();
+        await store.MigrateAsync();
+        var now = DateTimeOffset.UtcNow;
+        for (var chunk = 0; chunk < 5; chunk++)
+        {
+            await store.EnqueueAsync(Enumerable.Range(0, 2000).Select(_ => new NewJob("q", "{}", "blocked", now, null, 5, 0)).ToList());
+        }
+
+        var head = Assert.Single(await store.ClaimAsync("q", 100, "w", TimeSpan.FromMinutes(5)));
+        var others = await store.EnqueueAsync(Enumerable.Range(0, 100).Select(i => new NewJob("q", "{}", "other-" + i, now, null, 5, 0)).ToList());
+
+        // Only heads are in the ready index: the 9,999 jobs behind "blocked" are never read by a claim.
+        var claimed = await store.ClaimAsync("q", 1000, "w", TimeSpan.FromMinutes(5));
+        Assert.Equal(others.Select(o => o.Id).Order(), claimed.Select(c => c.Lease.JobId).Order());
+        Assert.True(await store.FinishAsync(head.Lease, JobOutcome.Completed));
+        Assert.Equal(head.Lease.JobId + 1, Assert.Single(await store.ClaimAsync("q", 1000, "w", TimeSpan.FromMinutes(5))).Lease.JobId);
+    }
+
+    [Fact]
+    public async Task A_database_restart_mid_run_loses_nothing_and_the_host_recovers_by_itself()
+    {
+        if (!server.OwnsServer) return; // only a server this run started may be restarted
+
+        var storage = NewStorage();
+        var logs = new CapturingLoggerProvider();
+        var runs = new ConcurrentDictionary<long, int>();
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddLogging(l => l.AddProvider(logs));
+        builder.Services.AddSingleton(new HandlerScript(async (job, ct) =>
+        {
+            runs.AddOrUpdate(job.Id, 1, (_, n) => n + 1);
+            await Task.Yield();
+        }));
+        builder.Services.AddInboxReliability(o =>
+        {
+            o.WorkerName = "restart-test";
+            o.LeaseReaperInterval = TimeSpan.FromSeconds(1);
+        })
+        .UsePostgreSql(server.ConnectionString, o => o.Schema = storage.Schema)
+        .AddJobHandler<ScriptedHandler>("stream", o =>
+        {
+            o.Concurrency = 4;
+            o.LeaseDuration = TimeSpan.FromSeconds(3);
+            o.MinPollInterval = TimeSpan.FromMilliseconds(20);
+            o.MaxPollInterval = TimeSpan.FromMilliseconds(200);
+            o.Backoff.Base = TimeSpan.FromMilliseconds(100);
+        });
+        using var host = builder.Build();
+        await host.StartAsync();
+        var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+        var queue = host.Services.GetRequiredService<IJobQueue>();
+        await WaitForListener(storage.Schema);
+
+        // A steady stream: every job has a dedupe key, so a retried enqueue whose first try did commit is not added twice.
+        var enqueued = new ConcurrentDictionary<long, byte>();
+        const int Jobs = 400;
+        var producer = Task.Run(async () =>
+        {
+            for (var i = 0; i < Jobs; i++)
+            {
+                var request = new JobRequest("stream", $"{{\"n\":{i}}}") { DedupeKey = "job-" + i, Key = i % 3 == 0 ? "chat-" + (i % 7) : null };
+                await Eventually.TrueAsync(async () =>
+                {
+                    try
+                    {
+                        enqueued[(await queue.EnqueueAsync(request)).Id] = 0;
+                        return true;
+                    }
+                    catch (Exception ex) when (ex is NpgsqlException or ObjectDisposedException or TimeoutException)
+                    {
+                        return false; // the database is restarting: try again
+                    }
+                }, $"enqueue {i}", TimeSpan.FromSeconds(60));
+            }
+        });
+
+        await Eventually.TrueAsync(() => runs.Count >= 60, "the first jobs to run");
+        await server.RestartAsync();
+        await producer;
+        await Eventually.TrueAsync(async () =>
+        {
+            try
+            {
+                return await Scalar($"SELECT count(*) FROM \"{storage.Schema}\".jobs WHERE status = 2") == enqueued.Count;
+            }
+            catch (NpgsqlException)
+            {
+                return false;
+            }
+        }, "every enqueued job to complete after the restart", TimeSpan.FromSeconds(90));
+
+        Assert.Equal(Jobs, enqueued.Count);
+        Assert.All(enqueued.Keys, id => Assert.True(runs.ContainsKey(id), $"job {id} never ran"));
+        Assert.False(lifetime.ApplicationStopping.IsCancellationRequested, "a failure escaped and stopped the host");
+        await Eventually.TrueAsync(() => logs.Entries.Any(e => e.EventId.Id == PostgreSqlEventIds.ListenRestored), "the listener to reconnect");
+        Assert.Contains(logs.Entries, e => e.Level >= LogLevel.Warning && e.Exception is NpgsqlException);
+        await host.StopAsync();
+    }
+}
