@@ -63,6 +63,9 @@ public sealed class EngineHarness : IAsyncDisposable
         {
             o.MinPollInterval = TimeSpan.FromMilliseconds(100);
             o.MaxPollInterval = TimeSpan.FromMilliseconds(100);
+            // Tests move the clock in big steps while real work runs; a lease that could expire in between would make
+            // them flaky. Tests of leases set their own.
+            o.LeaseDuration = TimeSpan.FromMinutes(10);
             configure?.Invoke(o);
         });
         return new EngineHarness(builder.Build(), time);

@@ -342,7 +342,8 @@ public abstract class JobEngineConformanceTests : IAsyncLifetime
         {
             started.TrySetResult();
             await Forever(ct);
-        }, global: g => g.ShutdownGracePeriod = TimeSpan.FromSeconds(10));
+        }, o => o.LeaseDuration = TimeSpan.FromHours(1), // the clock races through the grace period below
+           global: g => g.ShutdownGracePeriod = TimeSpan.FromSeconds(10));
         await harness.StartAsync();
         var id = (await harness.Enqueue()).Id;
         await Eventually.Within(started.Task.ContinueWith(_ => true), "the handler to start");
