@@ -12,7 +12,10 @@ public sealed class SqliteStorageOptions
     /// </summary>
     public SqliteDurability Durability { get; set; } = SqliteDurability.Full;
 
-    /// <summary>How long a write waits for a lock held by another connection before failing. Default 30 seconds.</summary>
+    /// <summary>
+    /// How long a write waits for a lock held by another connection before failing. Default 30 seconds. SQLite's driver
+    /// counts it in whole seconds: a value under a second waits one second.
+    /// </summary>
     public TimeSpan BusyTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     internal IEnumerable<string> Validate()

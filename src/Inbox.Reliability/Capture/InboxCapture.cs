@@ -100,6 +100,7 @@ internal sealed class InboxCapture : IInboxCapture
     public WebhookChallengeResult AnswerChallenge(WebhookChallengeRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (!IsValidName(request.Instance)) return WebhookChallengeResult.Rejected("The instance name must be 1 to 128 letters, digits, '-', '_' or '.'.");
         return _providers.TryGetValue(request.Provider, out var adapter) && adapter is IWebhookChallengeHandler handler
             ? handler.AnswerChallenge(request)
             : WebhookChallengeResult.NotAChallenge("This provider has no subscription handshake.");
