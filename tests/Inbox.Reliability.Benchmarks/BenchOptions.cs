@@ -6,21 +6,28 @@ namespace Inbox.Reliability.Benchmarks;
 public sealed class BenchOptions
 {
     public const string UsageText = """
-        Usage: dotnet run -c Release --project tests/Inbox.Reliability.Benchmarks -- --storage sqlite
+        Usage: dotnet run -c Release --project tests/Inbox.Reliability.Benchmarks -- --storage sqlite|postgres
                  [--runs 3] [--jobs 20000] [--single 2000] [--concurrency 16] [--latency-jobs 300] [--keys 1000]
                  [--mode default|keyed|both] [--prefetch N] [--with-peers] [--no-warmup]
-          --storage       sqlite, or postgres (INBOX_BENCH_POSTGRES = a connection string; a fresh schema per run)
-          --runs          runs per mode; each run of each mode is a fresh child process on a fresh database
+                 [--claim-sizes 10000,1000000|none] [--idle-seconds 20]
+          --storage       sqlite, or postgres: INBOX_BENCH_POSTGRES = a connection string, or when it is not set a throwaway
+                          PostgreSQL cluster is started for the whole invocation (a fresh schema per run either way)
+          --runs          runs per mode (and per peer with --with-peers); each run of each mode is a fresh child process on a fresh database
           --jobs          jobs enqueued in batches of 1000 (step 2)
           --single        jobs enqueued one by one from 8 concurrent callers (step 1)
           --concurrency   concurrent handlers of the worker
           --latency-jobs  jobs enqueued 10 ms apart on the idle worker, for enqueue-to-start latency
           --keys          ordering keys the jobs of the keyed mode spread over
           --mode          which modes to run (default: both)
-          --with-peers    also run the peer systems (PostgreSQL only; ignored for sqlite)
+          --with-peers    also run ../shared/anchors/run.sh and pgbench-capture.sh on the same PostgreSQL (INBOX_ANCHORS_DIR
+                          overrides the folder) and print ratios ours/peer and the issue's targets (PostgreSQL only)
           --prefetch N    jobs claimed ahead of the 16 handlers (default 200)
           --no-warmup     skip the small warm-up run before each measured run
-        Prints one JSON line per run per mode, then one "summary":"median" line per mode.
+          --claim-sizes   queue depths at which to time claims of 100 (default 10000,1000000 for postgres, none for sqlite)
+          --idle-seconds  window of the idle-cost measure (queries/s with workers running and no jobs; postgres only; 0 skips)
+          --measure claim --queued N | --measure idle --seconds S
+                          run one measure once in this process and print its JSON line (what the parent runs as a child)
+        Prints one JSON line per run per mode, then one "summary":"median" line per mode, then the measures, peers, ratios, targets.
         """;
 
     public string Storage { get; private set; } = "sqlite";
@@ -52,6 +59,25 @@ public sealed class BenchOptions
 
     /// <summary>Set in a child process: run this one mode once and print its JSON line.</summary>
     public bool Child { get; private set; }
+
+    /// <summary>A measure to run once in this process instead of the workload: <see cref="BenchMeasures.Claim"/> or <see cref="BenchMeasures.Idle"/>.</summary>
+    public string? Measure { get; private set; }
+
+    /// <summary>The claim measure: jobs queued before the claims are timed.</summary>
+    public int Queued { get; private set; } = 10_000;
+
+    /// <summary>The idle measure: the window over which the database's transactions are counted.</summary>
+    public int Seconds { get; private set; } = 20;
+
+    /// <summary>The parent: the idle measure's window in seconds; 0 skips it.</summary>
+    public int IdleSeconds { get; private set; } = 20;
+
+    private IReadOnlyList<int>? _claimSizes;
+
+    /// <summary>The parent: the queue depths of the claim measure (default 10,000 and 1,000,000 on PostgreSQL, none on SQLite).</summary>
+    public IReadOnlyList<int> ClaimSizes => _claimSizes ?? (IsPostgres ? [10_000, 1_000_000] : []);
+
+    public bool IsPostgres => Storage is "postgres" or "postgresql";
 
     public int SingleCallers => 8;
     public int BatchSize => 1000;
@@ -86,6 +112,24 @@ public sealed class BenchOptions
                 case "--with-peers": options.WithPeers = true; break;
                 case "--no-warmup": options.Warmup = false; break;
                 case "--child": options.Child = true; break;
+                case "--queued": options.Queued = Number(1); break;
+                case "--seconds": options.Seconds = Number(1); break;
+                case "--idle-seconds": options.IdleSeconds = Number(0); break;
+                case "--measure":
+                    var measure = Value().ToLowerInvariant();
+                    options.Measure = measure is BenchMeasures.Claim or BenchMeasures.Idle
+                        ? measure
+                        : throw new ArgumentException($"--measure must be claim or idle (was \"{measure}\").");
+                    break;
+                case "--claim-sizes":
+                    var sizes = Value();
+                    options._claimSizes = sizes.Equals("none", StringComparison.OrdinalIgnoreCase)
+                        ? []
+                        : sizes.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(t =>
+                            int.TryParse(t.Replace("_", "", StringComparison.Ordinal), NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= 1
+                                ? n
+                                : throw new ArgumentException($"--claim-sizes must be whole numbers of at least 1, separated by commas, or none (was \"{sizes}\").")).ToArray();
+                    break;
                 case "--mode":
                     var mode = Value().ToLowerInvariant();
                     options.Modes = mode switch
@@ -100,7 +144,7 @@ public sealed class BenchOptions
         }
 
         if (options.Total == 0) throw new ArgumentException("--jobs and --single are both 0: nothing to process.");
-        if (options.Child && options.Modes.Count != 1) throw new ArgumentException("--child runs exactly one --mode.");
+        if (options.Child && options.Measure is null && options.Modes.Count != 1) throw new ArgumentException("--child runs exactly one --mode.");
         return options;
     }
 
@@ -112,6 +156,23 @@ public sealed class BenchOptions
         "--concurrency", Concurrency.ToString(CultureInfo.InvariantCulture), "--latency-jobs", LatencyJobs.ToString(CultureInfo.InvariantCulture),
         "--keys", Keys.ToString(CultureInfo.InvariantCulture), "--prefetch", Prefetch.ToString(CultureInfo.InvariantCulture), .. (Warmup ? Array.Empty<string>() : ["--no-warmup"]),
     ];
+
+    /// <summary>The arguments of a child process that runs the claim measure at <paramref name="queued"/> jobs.</summary>
+    public IEnumerable<string> ClaimChildArguments(int queued) =>
+        ["--child", "--measure", BenchMeasures.Claim, "--storage", Storage, "--queued", queued.ToString(CultureInfo.InvariantCulture)];
+
+    /// <summary>The arguments of a child process that runs the idle measure.</summary>
+    public IEnumerable<string> IdleChildArguments() =>
+        ["--child", "--measure", BenchMeasures.Idle, "--storage", Storage, "--seconds", IdleSeconds.ToString(CultureInfo.InvariantCulture)];
+}
+
+public static class BenchMeasures
+{
+    /// <summary>Claim time at a queue depth: <see cref="ClaimMeasure"/>.</summary>
+    public const string Claim = "claim";
+
+    /// <summary>Queries per second of an idle host: <see cref="IdleMeasure"/>.</summary>
+    public const string Idle = "idle";
 }
 
 public static class BenchModes

@@ -26,12 +26,7 @@ public static class BenchRun
         var where = await storage.PrepareAsync();
         await Console.Error.WriteLineAsync($"[bench] {mode}: {storage.Name} at {where}");
 
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
-        // Quiet: warnings and errors only, to stderr, so stdout carries nothing but the JSON lines.
-        builder.Logging.ClearProviders();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        var builder = CreateHostBuilder();
         builder.Services.AddSingleton(new BurnDownCounter(total));
         builder.Services.AddSingleton(new LatencyRecorder(options.LatencyJobs));
 
@@ -129,6 +124,18 @@ public static class BenchRun
         return result;
     }
 
+    /// <summary>The generic host of every run and measure, as a host app has it; quiet (warnings and errors only, to stderr).</summary>
+    public static HostApplicationBuilder CreateHostBuilder()
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        // Quiet: warnings and errors only, to stderr, so stdout carries nothing but the JSON lines.
+        builder.Logging.ClearProviders();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        return builder;
+    }
+
     /// <summary>Wall and CPU time of each phase, to stderr: tells CPU-bound phases from I/O-bound ones.</summary>
     private sealed class PhaseLog(string mode)
     {
@@ -178,7 +185,7 @@ public static class BenchRun
         }
     }
 
-    private static string LibraryVersion()
+    public static string LibraryVersion()
     {
         var version = typeof(IJobQueue).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
         if (string.IsNullOrWhiteSpace(version)) return "0.1.0";

@@ -78,6 +78,9 @@ public sealed class PostgreSqlBenchStorage : IBenchStorage
 {
     public const string EnvironmentVariable = "INBOX_BENCH_POSTGRES";
 
+    /// <summary>True when <see cref="EnvironmentVariable"/> names a server.</summary>
+    public static bool IsConfigured => Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 };
+
     private readonly string _connectionString = Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } value
         ? value
         : throw new NotSupportedException($"--storage postgres needs {EnvironmentVariable} set to a connection string.");
@@ -85,6 +88,12 @@ public sealed class PostgreSqlBenchStorage : IBenchStorage
     private readonly string _schema = "bench_" + Guid.NewGuid().ToString("n")[..12];
 
     public string Name => "postgres";
+
+    /// <summary>The connection string from <see cref="EnvironmentVariable"/>.</summary>
+    public string ConnectionString => _connectionString;
+
+    /// <summary>The schema of this run.</summary>
+    public string Schema => _schema;
 
     public Task<string> PrepareAsync() => Task.FromResult($"schema {_schema}");
 

@@ -1,20 +1,32 @@
-using System.Diagnostics;
-using System.Reflection;
+using System.Runtime.InteropServices;
 using Inbox.Reliability.Benchmarks;
+using Inbox.Reliability.Testing;
 
 // The parent runs each run of each mode in a fresh child process (this executable with --child), so the peak
-// RSS it reports belongs to that run alone, then prints the medians. A child runs one mode once.
+// RSS it reports belongs to that run alone, then prints the medians. A child runs one mode once, or one measure.
 BenchOptions options;
 try
 {
     options = BenchOptions.Parse(args);
-    BenchStorages.Check(options.Storage);
+    // The parent of a PostgreSQL run without INBOX_BENCH_POSTGRES starts its own server below.
+    var startsServer = !options.Child && options.Measure is null && options.IsPostgres && !PostgreSqlBenchStorage.IsConfigured;
+    if (!startsServer) BenchStorages.Check(options.Storage);
 }
 catch (Exception ex) when (ex is ArgumentException or NotSupportedException)
 {
     await Console.Error.WriteLineAsync(ex.Message);
     if (ex is ArgumentException) await Console.Error.WriteLineAsync(BenchOptions.UsageText);
     return 2;
+}
+
+if (options.Measure is not null)
+{
+    await using var storage = BenchStorages.Create(options.Storage);
+    var measured = options.Measure == BenchMeasures.Claim
+        ? await ClaimMeasure.RunAsync(options, storage)
+        : await IdleMeasure.RunAsync(options, storage);
+    await Console.Out.WriteLineAsync(measured.ToJsonString(BenchResult.Output));
+    return 0;
 }
 
 if (options.Child)
@@ -32,55 +44,71 @@ if (options.Child)
     return 0;
 }
 
-if (options.WithPeers && options.Storage == "sqlite")
+// The parent. Ctrl+C (or SIGTERM, SIGHUP) stops the running child or script and then the server this process started; a
+// second Ctrl+C exits at once, after stopping that server immediately (pg_ctl stop -m immediate).
+using var cancel = new CancellationTokenSource();
+PostgresCluster? cluster = null;
+void Cancel(string signal)
 {
-    await Console.Error.WriteLineAsync("[bench] --with-peers ignored: the peers run on PostgreSQL only.");
+    Console.Error.WriteLine($"[bench] {signal}: stopping the running step and the server this run started (Ctrl+C again to exit at once)");
+    cancel.Cancel();
 }
 
-var results = options.Modes.ToDictionary(m => m, _ => new List<BenchResult>());
-for (var run = 1; run <= options.Runs; run++)
+Console.CancelKeyPress += (_, e) =>
 {
-    foreach (var mode in options.Modes)
+    if (cancel.IsCancellationRequested)
     {
-        var (exitCode, line) = await RunChildAsync(options.ChildArguments(mode));
-        var result = line is null ? null : BenchResult.FromJson(line);
-        if (exitCode != 0 || result is null)
+        cluster?.StopImmediately();
+        return;
+    }
+
+    e.Cancel = true;
+    Cancel("Ctrl+C");
+};
+// Without a handler SIGTERM kills the process on the spot (no ProcessExit): the throwaway server would be left running.
+using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+{
+    context.Cancel = true;
+    if (!cancel.IsCancellationRequested) Cancel("SIGTERM");
+});
+using var onHangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
+{
+    context.Cancel = true;
+    if (!cancel.IsCancellationRequested) Cancel("SIGHUP");
+});
+
+try
+{
+    if (options.IsPostgres && !PostgreSqlBenchStorage.IsConfigured)
+    {
+        cluster = new PostgresCluster("inbox_bench", PostgreSqlBenchStorage.EnvironmentVariable);
+        await cluster.StartAsync();
+        // The children (and the peers, through DATABASE_URL) all use this one server.
+        Environment.SetEnvironmentVariable(PostgreSqlBenchStorage.EnvironmentVariable, cluster.ConnectionString);
+        await Console.Error.WriteLineAsync($"[bench] {PostgreSqlBenchStorage.EnvironmentVariable} is not set: started a throwaway PostgreSQL at 127.0.0.1:{cluster.Port} (folder {cluster.Folder}); it is stopped and deleted at the end");
+    }
+
+    return await BenchParent.RunAsync(options, cancel.Token);
+}
+catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+{
+    await Console.Error.WriteLineAsync("[bench] canceled.");
+    return 130;
+}
+finally
+{
+    if (cluster is not null)
+    {
+        try
         {
-            await Console.Error.WriteLineAsync($"[bench] run {run} of mode {mode} failed (exit code {exitCode}).");
-            return 1;
+            await cluster.StopAsync();
+        }
+        catch (InvalidOperationException ex)
+        {
+            await Console.Error.WriteLineAsync($"[bench] pg_ctl stop failed ({ex.Message.Trim()}); stopping it immediately.");
+            cluster.StopImmediately();
         }
 
-        await Console.Out.WriteLineAsync(result.ToJson());
-        results[mode].Add(result);
+        await Console.Error.WriteLineAsync("[bench] stopped and deleted the throwaway PostgreSQL.");
     }
-}
-
-foreach (var mode in options.Modes)
-{
-    await Console.Out.WriteLineAsync(BenchResult.Median(results[mode]).ToJson());
-}
-
-return 0;
-
-static async Task<(int ExitCode, string? Line)> RunChildAsync(IEnumerable<string> arguments)
-{
-    var self = Environment.ProcessPath ?? throw new InvalidOperationException("Cannot find this process's executable.");
-    var start = new ProcessStartInfo(self) { RedirectStandardOutput = true, UseShellExecute = false };
-    // Started as `dotnet Inbox.Reliability.Benchmarks.dll`: run the dll again the same way.
-    if (Path.GetFileNameWithoutExtension(self).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
-    {
-        start.ArgumentList.Add(Assembly.GetEntryAssembly()?.Location ?? throw new InvalidOperationException("Cannot find this program's assembly."));
-    }
-
-    foreach (var argument in arguments) start.ArgumentList.Add(argument);
-    using var child = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {self}.");
-    string? json = null;
-    while (await child.StandardOutput.ReadLineAsync() is { } line)
-    {
-        if (line.StartsWith('{')) json = line;
-        else if (line.Length > 0) await Console.Error.WriteLineAsync(line);
-    }
-
-    await child.WaitForExitAsync();
-    return (child.ExitCode, json);
 }

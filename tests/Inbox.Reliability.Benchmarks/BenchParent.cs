@@ -1,0 +1,192 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Text.Json.Nodes;
+using Inbox.Reliability.Testing;
+
+namespace Inbox.Reliability.Benchmarks;
+
+/// <summary>
+/// The parent process: the idle measure (PostgreSQL), our runs and their medians, the peers (--with-peers), the claim
+/// measures, then the ratios and the targets. Every figure of ours comes from a fresh child process.
+/// </summary>
+public static class BenchParent
+{
+    public static async Task<int> RunAsync(BenchOptions options, CancellationToken cancellationToken)
+    {
+        var failed = false;
+
+        // 1. Idle cost first, while the database has had no other traffic (no autovacuum work pending either).
+        JsonObject? idle = null;
+        if (options.IsPostgres && options.IdleSeconds > 0)
+        {
+            idle = await RunMeasureAsync(options.IdleChildArguments(), "idle measure", cancellationToken);
+            failed |= idle is null;
+        }
+
+        // 2. Our workload, --runs times per mode.
+        var results = options.Modes.ToDictionary(m => m, _ => new List<BenchResult>());
+        for (var run = 1; run <= options.Runs; run++)
+        {
+            foreach (var mode in options.Modes)
+            {
+                var (exitCode, line) = await RunChildAsync(options.ChildArguments(mode), cancellationToken);
+                var result = line is null ? null : BenchResult.FromJson(line);
+                if (exitCode != 0 || result is null)
+                {
+                    await Console.Error.WriteLineAsync($"[bench] run {run} of mode {mode} failed (exit code {exitCode}).");
+                    return 1;
+                }
+
+                await Console.Out.WriteLineAsync(result.ToJson());
+                results[mode].Add(result);
+            }
+        }
+
+        var medians = new Dictionary<string, BenchResult>();
+        foreach (var mode in options.Modes)
+        {
+            medians[mode] = BenchResult.Median(results[mode]);
+            await Console.Out.WriteLineAsync(medians[mode].ToJson());
+        }
+
+        // 3. The peers, on the same server, --runs times.
+        var peers = new Dictionary<string, JsonObject>();
+        if (options.WithPeers && !options.IsPostgres)
+        {
+            await Console.Error.WriteLineAsync("[bench] --with-peers ignored: the peers run on PostgreSQL only.");
+        }
+        else if (options.WithPeers)
+        {
+            peers = await RunPeersAsync(options, cancellationToken);
+        }
+
+        // 4. Claim time at each queue depth.
+        var claims = new List<JsonObject>();
+        foreach (var queued in options.ClaimSizes)
+        {
+            var claim = await RunMeasureAsync(options.ClaimChildArguments(queued), $"claim measure at {queued} queued", cancellationToken);
+            if (claim is null) failed = true;
+            else claims.Add(claim);
+        }
+
+        // 5. Ratios ours/peer, keyed/default, and the targets.
+        foreach (var ratio in Comparison.Ratios(medians, peers)) await Console.Out.WriteLineAsync(ratio.ToJsonString(BenchResult.Output));
+        if (options.WithPeers && options.IsPostgres)
+        {
+            await Console.Out.WriteLineAsync(Comparison.Targets(medians, peers, claims, idle).ToJsonString(BenchResult.Output));
+        }
+
+        return failed ? 1 : 0;
+    }
+
+    private static async Task<Dictionary<string, JsonObject>> RunPeersAsync(BenchOptions options, CancellationToken cancellationToken)
+    {
+        var medians = new Dictionary<string, JsonObject>();
+        var anchors = Peers.FindAnchors(out var reason);
+        if (anchors is null)
+        {
+            await Console.Error.WriteLineAsync($"[bench] peers skipped: the anchors scripts were not found ({reason}). Our figures stand alone.");
+            return medians;
+        }
+
+        var connectionString = Environment.GetEnvironmentVariable(PostgreSqlBenchStorage.EnvironmentVariable)!;
+        var url = PostgresCluster.ToDatabaseUrl(connectionString);
+        var runScript = Path.Combine(anchors, "run.sh");
+        var pgbenchScript = Path.Combine(anchors, "pgbench-capture.sh");
+        var hasPgbench = File.Exists(pgbenchScript);
+        if (!hasPgbench) await Console.Error.WriteLineAsync($"[bench] {pgbenchScript} not found: the pgbench ceiling is skipped.");
+
+        var runs = new Dictionary<string, List<JsonObject>>();
+        for (var run = 1; run <= options.Runs; run++)
+        {
+            var scripts = hasPgbench ? new[] { runScript, pgbenchScript } : [runScript];
+            foreach (var script in scripts)
+            {
+                await Console.Error.WriteLineAsync($"[bench] peers run {run} of {options.Runs}: bash {script} (DATABASE_URL = the same server)");
+                var clock = Stopwatch.StartNew();
+                var arguments = script == runScript ? Peers.RunArguments(options) : [];
+                var (exitCode, lines) = await Peers.RunScriptAsync(script, arguments, url, cancellationToken);
+                await Console.Error.WriteLineAsync($"[bench] {Path.GetFileName(script)} exited with {exitCode} after {clock.Elapsed.TotalSeconds:F0} s");
+                foreach (var line in lines)
+                {
+                    if (line.ContainsKey("error"))
+                    {
+                        await Console.Error.WriteLineAsync($"[bench] peer failed: {line.ToJsonString(BenchResult.Output)}");
+                        continue;
+                    }
+
+                    var name = Peers.Name(line);
+                    if (!runs.TryGetValue(name, out var list)) runs[name] = list = [];
+                    list.Add(line);
+                }
+            }
+        }
+
+        foreach (var (name, list) in runs)
+        {
+            medians[name] = Peers.Median(list);
+            await Console.Out.WriteLineAsync(medians[name].ToJsonString(BenchResult.Output));
+        }
+
+        return medians;
+    }
+
+    private static async Task<JsonObject?> RunMeasureAsync(IEnumerable<string> arguments, string what, CancellationToken cancellationToken)
+    {
+        var (exitCode, line) = await RunChildAsync(arguments, cancellationToken);
+        JsonObject? json = null;
+        try
+        {
+            json = line is null ? null : JsonNode.Parse(line) as JsonObject;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            json = null;
+        }
+
+        if (exitCode != 0 || json is null)
+        {
+            await Console.Error.WriteLineAsync($"[bench] {what} failed (exit code {exitCode}).");
+            return null;
+        }
+
+        await Console.Out.WriteLineAsync(line);
+        return json;
+    }
+
+    /// <summary>Runs this program again with <paramref name="arguments"/>; returns its exit code and last JSON line (other output goes to stderr).</summary>
+    private static async Task<(int ExitCode, string? Line)> RunChildAsync(IEnumerable<string> arguments, CancellationToken cancellationToken)
+    {
+        var self = Environment.ProcessPath ?? throw new InvalidOperationException("Cannot find this process's executable.");
+        var start = new ProcessStartInfo(self) { RedirectStandardOutput = true, UseShellExecute = false };
+        // Started as `dotnet Inbox.Reliability.Benchmarks.dll`: run the dll again the same way.
+        if (Path.GetFileNameWithoutExtension(self).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
+        {
+            start.ArgumentList.Add(Assembly.GetEntryAssembly()?.Location ?? throw new InvalidOperationException("Cannot find this program's assembly."));
+        }
+
+        foreach (var argument in arguments) start.ArgumentList.Add(argument);
+        using var child = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {self}.");
+        await using var kill = cancellationToken.Register(() =>
+        {
+            try
+            {
+                child.Kill(entireProcessTree: true);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception)
+            {
+                // Already gone.
+            }
+        });
+        string? json = null;
+        while (await child.StandardOutput.ReadLineAsync(CancellationToken.None) is { } line)
+        {
+            if (line.StartsWith('{')) json = line;
+            else if (line.Length > 0) await Console.Error.WriteLineAsync(line);
+        }
+
+        await child.WaitForExitAsync(CancellationToken.None);
+        cancellationToken.ThrowIfCancellationRequested();
+        return (child.ExitCode, json);
+    }
+}
