@@ -1,38 +1,66 @@
-// Inbox.Reliability sample host.
+// Inbox.Reliability sample host: an ASP.NET Core app on SQLite.
 //
-// The first part is what a host adds to use the library: storage and one handler per queue. Copy it.
-// The second part is the demo: it enqueues a workload in which some jobs fail on purpose, shows the progress,
-// and checks at the end that nothing was lost, every chat ran in order and the poison jobs were dead-lettered.
+// The first part is what a host adds to use the library: storage, one handler per job queue, the WhatsApp providers,
+// an event handler and the webhook endpoint. Copy it.
+// The rest is the demo, in three modes:
+//   (no option)      the job demo: enqueues a workload in which some jobs fail on purpose, shows the progress, and checks
+//                    at the end that nothing was lost, every chat ran in order and the poison jobs were dead-lettered;
+//                    the webhook endpoint is served meanwhile. --keep-running keeps serving after the summary.
+//   --serve          only serves the webhook endpoint, until Ctrl+C.
+//   --replay         posts every payload in Fixtures/ to the endpoint over HTTP, as the providers would (and again, and
+//                    one forged), waits for the pipeline and prints what was captured, deduplicated and dispatched.
 //
-//   dotnet run --project samples/Inbox.Reliability.SampleHost [-- [--jobs N] [--keep-running]]
+//   dotnet run --project samples/Inbox.Reliability.SampleHost [-- [--jobs N] [--keep-running] | --serve | --replay] [--urls URL]
 
-using System.Diagnostics;
 using Inbox.Reliability;
+using Inbox.Reliability.Events;
 using Inbox.Reliability.Jobs;
 using Inbox.Reliability.SampleHost;
 using Inbox.Reliability.SampleHost.Demo;
 using Inbox.Reliability.SampleHost.Handlers;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
+using Inbox.Reliability.SampleHost.Webhooks;
+using Inbox.Reliability.Storage;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 
-var demo = DemoOptions.Parse(args);
-if (demo is null) return 2;
+var options = DemoOptions.Parse(args);
+if (options is null) return 2;
 
-var builder = Host.CreateApplicationBuilder(args);
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+{
+    Args = [.. options.HostArgs],
+    // appsettings.json is read from next to the binary, so the sample runs from any folder; ./data is in the current one.
+    ContentRootPath = AppContext.BaseDirectory,
+});
 
-// Logging. The library logs every failed attempt that will be retried as a Warning (event id 1001) and every
-// dead letter as an Error (1002), under the categories "Inbox.Reliability.*". This demo fails hundreds of
-// attempts on purpose, so it keeps only the library's errors on screen: the dead letters and real trouble
-// such as storage failures. A production host keeps the warnings (a retry storm is worth seeing).
+// Where to listen: --urls or ASPNETCORE_URLS when given, else 127.0.0.1:5080. --replay talks to itself on a free port.
+if (options.Mode == SampleMode.Replay) builder.WebHost.UseUrls("http://127.0.0.1:0");
+else if (string.IsNullOrEmpty(builder.Configuration["urls"])) builder.WebHost.UseUrls("http://127.0.0.1:5080");
+
+// Logging. The library logs every failed attempt that will be retried as a Warning (event id 1001) and every dead letter
+// as an Error (1002), under "Inbox.Reliability.Jobs.<queue>". The job demo fails hundreds of attempts on purpose, so its
+// queues keep only errors on screen (the dead letters); everything else keeps warnings, such as a refused webhook
+// signature (2001). appsettings.json keeps Microsoft.AspNetCore at Warning: its request logging would write the URL
+// with the ?secret= of Z-API, Evolution and W-API.
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
-builder.Logging.AddFilter("Inbox.Reliability", LogLevel.Error);
+foreach (var queueName in Queues.All) builder.Logging.AddFilter("Inbox.Reliability.Jobs." + queueName, LogLevel.Error);
 builder.Logging.AddSimpleConsole(o => o.SingleLine = true); // one line per entry, between the progress lines
+
+// The demo's database; --replay starts from an empty one each run, so reruns give the same counts.
+var database = options.Mode == SampleMode.Replay ? FreshReplayDatabase() : "data/sample.db";
+
+// Secrets from the "Inbox" section of appsettings.json: DEMO values, replace them (environment, user secrets, a vault).
+var webhooks = WebhookSettings.Read(builder.Configuration);
+
+// Demo only: the event counter --replay reads; a fresh run id, so the job demo counts this run's jobs only, and its
+// per-chat order check.
+builder.Services.AddSingleton<DispatchedEvents>();
+builder.Services.AddSingleton(new ChatOrderChecker(Guid.NewGuid().ToString("N")[..8]));
 
 // ---- Inbox.Reliability: the part to copy ---------------------------------------------------------------
 builder.Services.AddInboxReliability()
     // A SQLite file relative to the current directory; the folder is created when missing.
-    .UseSqlite("Data Source=data/sample.db")
+    .UseSqlite($"Data Source={database}")
 
     // Inbound messages, keyed by chat id: one chat's messages run one at a time, in order; chats run in parallel.
     .AddJobHandler<ChatMessageHandler>(Queues.ChatMessages, o =>
@@ -56,62 +84,85 @@ builder.Services.AddInboxReliability()
         o.Concurrency = 4;
         o.MaxAttempts = 3;
         o.Backoff.Base = TimeSpan.FromMilliseconds(200);
-    });
+    })
+
+    // Webhooks from the five providers: POST /webhooks/{provider}/{instance}, stored before the 200, then parsed into
+    // events, deduplicated, and handed to the event handlers in per-chat order.
+    .AddMetaCloudApi(o =>
+    {
+        o.AppSecret = webhooks.MetaAppSecret;      // verifies X-Hub-Signature-256
+        o.VerifyToken = webhooks.MetaVerifyToken;  // answers the GET handshake
+    })
+    .AddZApi(o => o.WebhookSecret = webhooks.ZApiWebhookSecret)                 // ?secret=... in the webhook URL
+    .AddEvolutionApi(o => o.WebhookSecret = webhooks.EvolutionWebhookSecret)    // ?secret=... in the webhook URL
+    .AddWaha(o => o.HmacKey = webhooks.WahaHmacKey)                             // verifies X-Webhook-Hmac (SHA-512)
+    .AddWApi(o => o.WebhookSecret = webhooks.WApiWebhookSecret)                 // ?secret=... in the webhook URL
+    .AddEventHandler<PrintEventsHandler>();
+
+await using var app = builder.Build();
+app.MapInboxWebhooks(WebhookSettings.Prefix);
 // ---------------------------------------------------------------------------------------------------------
 
-// Demo only: a fresh run id, so the checks count this run's jobs only, and the per-chat order check.
-var run = Guid.NewGuid().ToString("N")[..8];
-builder.Services.AddSingleton(new ChatOrderChecker(run));
-
-using var host = builder.Build();
-
-// Starting the host validates the configuration, migrates the SQLite file and starts one worker per queue.
-await host.StartAsync();
-var stopping = host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping; // Ctrl+C
-var queue = host.Services.GetRequiredService<IJobQueue>();
+// Starting the app validates the configuration, migrates the SQLite file, starts one worker per queue and Kestrel.
+await app.StartAsync();
+var stopping = app.Lifetime.ApplicationStopping; // Ctrl+C
+var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.ToList() ?? [];
 
 int exitCode;
 try
 {
-    // The SQLite file outlives the process: delete what earlier runs left in the demo queues (finished jobs,
-    // dead letters, and pending jobs of a run stopped midway; running jobs are never purged). A real host
-    // never does this: completed jobs go by retention, dead letters wait for an operator.
-    var purged = 0;
-    foreach (var name in Queues.All) purged += await queue.PurgeAsync(new JobQuery { Queue = name }, stopping);
-
-    // Enqueue the whole workload in one transaction: every job is durable when this returns, or none is.
-    var workload = DemoWorkload.Create(run, demo.Jobs);
-    var clock = Stopwatch.StartNew();
-    var enqueued = await queue.EnqueueBatchAsync(workload.Requests, stopping);
-    Console.WriteLine($"Run {run}: enqueued {workload.Jobs} jobs into {string.Join(", ", Queues.All)} " +
-        $"(plus {workload.Redeliveries.Count} webhook redeliveries); purged {purged} jobs of earlier runs.");
-    Console.WriteLine($"Storage: {Path.GetFullPath("data/sample.db")}");
-    Console.WriteLine($"The {workload.Poison} poison jobs are logged as errors when they are dead-lettered (\"fail: ... [1002]\"): that is expected.");
-    Console.WriteLine();
-
-    // Live progress every 500 ms until every job of this run is completed, failed or canceled.
-    var tracker = new RunTracker(queue, enqueued.Select(r => r.Id));
-    var (jobs, finished) = await tracker.WaitUntilFinishedAsync(
-        TimeSpan.FromMilliseconds(500), stuckAfter: TimeSpan.FromSeconds(60), ConsoleReport.Progress, stopping);
-
-    var passed = await ConsoleReport.SummaryAsync(
-        queue, workload, enqueued, jobs, finished, clock.Elapsed, host.Services.GetRequiredService<ChatOrderChecker>(), stopping);
-    exitCode = passed ? 0 : 1;
-
-    if (demo.KeepRunning)
+    switch (options.Mode)
     {
-        Console.WriteLine();
-        Console.WriteLine("The host keeps running (--keep-running): the workers wait for new jobs. Press Ctrl+C to stop.");
-        await host.WaitForShutdownAsync();
-        return exitCode;
+        case SampleMode.Serve:
+            Console.WriteLine($"Storage: {Path.GetFullPath(database)}");
+            webhooks.PrintUrls(addresses);
+            Console.WriteLine();
+            Console.WriteLine("Serving webhooks (--serve); each event is printed as it is dispatched. Press Ctrl+C to stop.");
+            await app.WaitForShutdownAsync();
+            return 0;
+
+        case SampleMode.Replay:
+            Console.WriteLine($"Storage: {Path.GetFullPath(database)} (new for this run)");
+            var replay = new WebhookReplay(
+                new Uri(addresses.First()), webhooks, app.Services.GetRequiredService<IInboxStore>(), app.Services.GetRequiredService<IJobQueue>(),
+                app.Services.GetServices<IWebhookProvider>(), app.Services.GetRequiredService<DispatchedEvents>());
+            exitCode = await replay.RunAsync(stopping);
+            break;
+
+        default:
+            webhooks.PrintUrls(addresses);
+            Console.WriteLine();
+            exitCode = await JobDemo.RunAsync(app.Services, options, stopping);
+            if (options.KeepRunning)
+            {
+                Console.WriteLine();
+                webhooks.PrintUrls(addresses);
+                Console.WriteLine("The host keeps running (--keep-running): the workers wait for new jobs, the endpoint for webhooks. Press Ctrl+C to stop.");
+                await app.WaitForShutdownAsync();
+                return exitCode;
+            }
+
+            break;
     }
 }
 catch (OperationCanceledException) when (stopping.IsCancellationRequested)
 {
-    Console.WriteLine("Stopped before the run finished; its jobs stay in data/sample.db until the next run purges them.");
+    Console.WriteLine($"Stopped before the run finished; what it stored stays in {database}.");
     exitCode = 130;
 }
 
 // Stopping lets running handlers finish (ShutdownGracePeriod), then releases the rest back to pending.
-await host.StopAsync();
+await app.StopAsync();
 return exitCode;
+
+// data/replay.db, emptied: the file and its WAL, so every --replay starts from nothing.
+static string FreshReplayDatabase()
+{
+    const string path = "data/replay.db";
+    if (Directory.Exists("data"))
+    {
+        foreach (var suffix in new[] { "", "-wal", "-shm", "-journal" }) File.Delete(path + suffix);
+    }
+
+    return path;
+}
