@@ -86,8 +86,8 @@ public sealed class HostingTests
         }
 
         Assert.Empty(await host.AllRawAsync());
-        Assert.Contains(host.Logs.Library, l => l.EventId == 2002); // capture's "storage unavailable", not an endpoint failure
-        Assert.DoesNotContain(host.Logs.Library, l => l.EventId == 2104);
+        Assert.Contains(host.Logs.OfInbox, l => l.EventId == 2002); // capture's "storage unavailable", not an endpoint failure
+        Assert.DoesNotContain(host.Logs.OfInbox, l => l.EventId == 2104);
 
         // The providers retry the same bodies: each stored once, then a second retry is a duplicate.
         var retried = await Task.WhenAll(bodies.Select(async b => await CaptureAnswer.ReadAsync(await host.PostAsync(b.Provider, "inst-1", b.Body))));
@@ -119,8 +119,8 @@ public sealed class HostingTests
 
         using var handshake = await host.Client.GetAsync($"/webhooks/meta/phone-1?hub.mode=subscribe&hub.challenge=7&hub.verify_token={WebhookHost.MetaVerifyToken}");
         Assert.Equal(HttpStatusCode.ServiceUnavailable, handshake.StatusCode);
-        Assert.Equal(2, host.Logs.Library.Count(l => l.EventId == 2104 && l.Exception!.Contains("boom", StringComparison.Ordinal)));
-        Assert.Single(host.Logs.Library, l => l.EventId == 2107);
+        Assert.Equal(2, host.Logs.OfInbox.Count(l => l.EventId == 2104 && l.Exception!.Contains("boom", StringComparison.Ordinal)));
+        Assert.Single(host.Logs.OfInbox, l => l.EventId == 2107);
     }
 
     private sealed class ThrowingCapture : IInboxCapture

@@ -174,7 +174,7 @@ public sealed class WebhookEndpointTests : IAsyncLifetime
         // reached it (a reset can arrive before the request does), and nothing was stored.
         await Eventually.TrueAsync(() => _host.Logs.Lines.Count(l => l.Category == "Microsoft.AspNetCore.Server.Kestrel.Connections" && l.EventId == 2) >= 3,
             "Kestrel to close the three connections");
-        Assert.InRange(_host.Logs.Library.Count(l => l.EventId is 2101 or 2103), 2, 3);
+        Assert.InRange(_host.Logs.OfInbox.Count(l => l.EventId is 2101 or 2103), 2, 3);
         Assert.Empty(await _host.AllRawAsync());
 
         // The full body afterwards is stored once: nothing half-written stood in its way.
@@ -268,7 +268,7 @@ public sealed class WebhookEndpointTests : IAsyncLifetime
             AssertRefused(await CaptureAnswer.ReadAsync(unknown), HttpStatusCode.NotFound);
         }
 
-        Assert.DoesNotContain(_host.Logs.Library, l => l.Message.Contains(WebhookHost.MetaVerifyToken, StringComparison.Ordinal));
+        Assert.DoesNotContain(_host.Logs.OfInbox, l => l.Message.Contains(WebhookHost.MetaVerifyToken, StringComparison.Ordinal));
         Assert.Empty(await _host.AllRawAsync());
     }
 
@@ -364,8 +364,8 @@ public sealed class WebhookEndpointTests : IAsyncLifetime
         Assert.Contains(answers, a => a.Status == HttpStatusCode.Unauthorized);
         // The library's own log lines. (ASP.NET Core's request logging, at Information, writes URLs with their query
         // string: docs/webhooks.md says to keep it at Warning when a secret travels in the URL.)
-        var texts = answers.Select(a => a.Raw).Concat(_host.Logs.Library.Select(l => l.Message + l.Exception)).ToList();
-        Assert.Contains(_host.Logs.Library, l => l.EventId == 2001); // the 401 was logged, without the secret
+        var texts = answers.Select(a => a.Raw).Concat(_host.Logs.OfInbox.Select(l => l.Message + l.Exception)).ToList();
+        Assert.Contains(_host.Logs.OfInbox, l => l.EventId == 2001); // the 401 was logged, without the secret
         Assert.DoesNotContain(texts, t => t.Contains(marker, StringComparison.Ordinal));
         Assert.DoesNotContain(texts, t => WebhookHost.Secrets.Any(s => t.Contains(s, StringComparison.Ordinal)));
     }

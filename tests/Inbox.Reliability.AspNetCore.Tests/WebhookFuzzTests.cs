@@ -91,7 +91,7 @@ public sealed class WebhookFuzzTests(ITestOutputHelper output)
         Assert.True(stored.Count > Iterations / 2, "too few mutations were stored; the fuzzer is not exercising capture");
         output.WriteLine($"Rows: {rows.Count}, duplicates counted: {rows.Sum(r => r.Duplicates)}, checked in {clock.Elapsed.TotalSeconds:F1} s");
 
-        Assert.DoesNotContain(host.Logs.Library, l => l.Level >= Microsoft.Extensions.Logging.LogLevel.Error && l.EventId is 2002 or 2104);
+        Assert.DoesNotContain(host.Logs.OfInbox, l => l.Level >= Microsoft.Extensions.Logging.LogLevel.Error && l.EventId is 2002 or 2104);
 
         // And ingest digests all of it: every row ends ingested or failed with a reason, none stuck.
         await Eventually.TrueAsync(async () => (await host.Store.ListRawWebhooksAsync(new RawWebhookQuery { Status = RawWebhookStatus.Captured, Limit = 1 })).Count == 0,

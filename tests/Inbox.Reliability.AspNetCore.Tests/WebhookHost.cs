@@ -223,7 +223,7 @@ public sealed class LogSink : ILoggerProvider
     public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
 
     /// <summary>The lines of the library's own categories.</summary>
-    public IEnumerable<LogLine> Library => Lines.Where(l => l.Category.StartsWith("Inbox.Reliability", StringComparison.Ordinal));
+    public IEnumerable<LogLine> OfInbox => Lines.Where(l => l.Category.StartsWith("Inbox.Reliability", StringComparison.Ordinal));
 
     public void Dispose()
     {

@@ -108,7 +108,7 @@ public static class BenchRun
         await host.StopAsync();
         var result = new BenchResult
         {
-            Version = LibraryVersion(),
+            Version = PackageVersion(),
             Storage = storage.Name,
             Mode = mode,
             Concurrency = options.Concurrency,
@@ -185,7 +185,7 @@ public static class BenchRun
         }
     }
 
-    public static string LibraryVersion()
+    public static string PackageVersion()
     {
         var version = typeof(IJobQueue).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
         if (string.IsNullOrWhiteSpace(version)) return "0.1.0";

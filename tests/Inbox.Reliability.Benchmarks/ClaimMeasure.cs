@@ -89,7 +89,7 @@ public static class ClaimMeasure
         {
             ["measure"] = BenchMeasures.Claim,
             ["system"] = "inbox-reliability",
-            ["version"] = BenchRun.LibraryVersion(),
+            ["version"] = BenchRun.PackageVersion(),
             ["storage"] = storage.Name,
             ["queued"] = options.Queued,
             ["claims"] = TimedClaims,

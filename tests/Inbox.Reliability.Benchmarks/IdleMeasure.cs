@@ -68,7 +68,7 @@ public static class IdleMeasure
         {
             ["measure"] = BenchMeasures.Idle,
             ["system"] = "inbox-reliability",
-            ["version"] = BenchRun.LibraryVersion(),
+            ["version"] = BenchRun.PackageVersion(),
             ["storage"] = storage.Name,
             ["queues"] = 2,
             ["seconds"] = Math.Round(window, 1),

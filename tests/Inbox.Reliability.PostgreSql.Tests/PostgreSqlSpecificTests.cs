@@ -111,7 +111,7 @@ public sealed class PostgreSqlSpecificTests(PostgresServer server) : IAsyncLifet
             await create.ExecuteNonQueryAsync();
         }
 
-        async Task<long> PlaceOrder(int order, bool commit)
+        async Task<long> SubmitOrder(int order, bool commit)
         {
             await using var connection = await server.OpenAsync();
             await using var transaction = await connection.BeginTransactionAsync();
@@ -127,11 +127,11 @@ public sealed class PostgreSqlSpecificTests(PostgresServer server) : IAsyncLifet
             return result.Id;
         }
 
-        var rolledBack = await PlaceOrder(1, commit: false);
+        var rolledBack = await SubmitOrder(1, commit: false);
         Assert.Null(await host.Queue.GetAsync(rolledBack));
         Assert.Equal(0, await Scalar($"SELECT count(*) FROM \"{storage.Schema}\".orders"));
 
-        var committed = await PlaceOrder(2, commit: true);
+        var committed = await SubmitOrder(2, commit: true);
         await host.WaitForStatus(committed, JobStatus.Completed);
         Assert.Equal(["\"order-2\""], handled);
         Assert.Equal(1, await Scalar($"SELECT count(*) FROM \"{storage.Schema}\".jobs"));
