@@ -171,7 +171,7 @@ internal sealed class SqliteInboxStore(SqliteJobStore jobs) : IInboxStore
             foreach (var raw in failed)
             {
                 if (context.Command("UPDATE inbox_raw_webhooks SET status = 0, error = NULL, processed_at = NULL WHERE id = $id AND status = 2").Set("$id", raw.Id).ExecuteNonQuery() == 0) continue;
-                SqliteJobStore.InsertJob(context, ingestJob(raw), now);
+                SqliteJobStore.InsertJob(context, ingestJob(raw) with { Payload = raw.Id.ToString(CultureInfo.InvariantCulture) }, now);
                 count++;
             }
 

@@ -131,6 +131,8 @@ public sealed class HostingTests
         public Task<CaptureResult> CaptureAsync(WebhookRequest request, CancellationToken cancellationToken = default) => throw new InvalidOperationException("boom");
 
         public WebhookChallengeResult AnswerChallenge(WebhookChallengeRequest request) => throw new InvalidOperationException("boom");
+
+        public Task<int> ReprocessRawAsync(Inbox.Reliability.Storage.RawWebhookQuery filter, CancellationToken cancellationToken = default) => throw new InvalidOperationException("boom");
     }
 
     private static byte[] MetaText(string id) =>

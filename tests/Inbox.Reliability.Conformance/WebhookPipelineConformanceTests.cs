@@ -186,6 +186,13 @@ public abstract class WebhookPipelineConformanceTests : IAsyncLifetime
         Assert.False(string.IsNullOrWhiteSpace(raw.Error));
         Assert.Single(await Store.ListRawWebhooksAsync(new RawWebhookQuery { Status = RawWebhookStatus.Failed }));
         Assert.Empty(Recorder.Seen);
+
+        // Reprocessing (after an upgrade) parses it again: with the same adapter it fails again, with a fresh time.
+        Time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal(1, await Capture.ReprocessRawAsync(new RawWebhookQuery { Provider = "zapi" }));
+        await Eventually.TrueAsync(async () => (await Store.GetRawWebhookAsync(raw.Id))! is { Status: RawWebhookStatus.Failed } again && again.ProcessedAt > raw.ProcessedAt,
+            "the reprocessed raw webhook to fail again", between: () => Time.Advance(TimeSpan.FromMilliseconds(200)));
+        Assert.Equal(0, await Capture.ReprocessRawAsync(new RawWebhookQuery { Provider = "meta" }));
     }
 
     [Fact]

@@ -16,6 +16,12 @@ public interface IInboxCapture
 
     /// <summary>Answers a provider's subscription handshake (Meta's GET with <c>hub.challenge</c>).</summary>
     WebhookChallengeResult AnswerChallenge(WebhookChallengeRequest request);
+
+    /// <summary>
+    /// Parses again the raw webhooks that failed (no adapter understood them), for example after an upgrade: each matching
+    /// failed row goes back to captured with a new ingest job. Returns how many.
+    /// </summary>
+    Task<int> ReprocessRawAsync(Storage.RawWebhookQuery filter, CancellationToken cancellationToken = default);
 }
 
 /// <summary>What became of a captured webhook, and the HTTP answer it calls for.</summary>

@@ -69,7 +69,7 @@ internal sealed class InboxCapture : IInboxCapture
 
         var sha = SHA256.HashData(request.Body.Span);
         var raw = new RawWebhook(adapter.Name, request.Instance, request.ReceivedAt, sha, request.Body, Header(request.Headers, "Content-Type"), KeptHeaders(request.Headers));
-        var ingest = new NewJob(InboxQueues.Ingest, "", adapter.Name + "|" + request.Instance, request.ReceivedAt, null, 5, 0);
+        var ingest = IngestJob(adapter.Name, request.Instance, request.ReceivedAt);
         CaptureOutcome outcome;
         try
         {
@@ -96,6 +96,18 @@ internal sealed class InboxCapture : IInboxCapture
         _signals.Set(InboxQueues.Ingest);
         return new CaptureResult(CaptureStatus.Stored, outcome.RawWebhookId);
     }
+
+    public async Task<int> ReprocessRawAsync(RawWebhookQuery filter, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        var now = _time.GetUtcNow();
+        var count = await _store.ReprocessRawWebhooksAsync(filter, raw => IngestJob(raw.Provider, raw.Instance, now), cancellationToken).ConfigureAwait(false);
+        if (count > 0) _signals.Set(InboxQueues.Ingest);
+        return count;
+    }
+
+    /// <summary>One ingest job per raw webhook, keyed by provider and instance so an instance's webhooks are parsed in arrival order.</summary>
+    private static NewJob IngestJob(string provider, string instance, DateTimeOffset now) => new(InboxQueues.Ingest, "", provider + "|" + instance, now, null, 10, 0);
 
     public WebhookChallengeResult AnswerChallenge(WebhookChallengeRequest request)
     {

@@ -13,6 +13,7 @@ public interface IInboxStore
     /// Makes a raw webhook durable and enqueues its ingest job in the same transaction, then returns. The same body for the
     /// same provider and instance (a provider retry, same sha256) is stored once: its duplicate counter grows and the first
     /// row's id comes back with <see cref="CaptureOutcome.Duplicate"/> set. Concurrent captures may share a transaction.
+    /// The ingest job's payload is set to the new row's id.
     /// </summary>
     Task<CaptureOutcome> CaptureAsync(RawWebhook webhook, NewJob ingestJob, CancellationToken cancellationToken = default);
 
@@ -35,7 +36,10 @@ public interface IInboxStore
     /// <summary>Records the dispatch outcome of an event.</summary>
     Task MarkEventDispatchAsync(long id, EventDispatchStatus status, string? error, CancellationToken cancellationToken = default);
 
-    /// <summary>Puts failed raw webhooks matching the filter back to captured and enqueues an ingest job for each (built by <paramref name="ingestJob"/>). Returns how many.</summary>
+    /// <summary>
+    /// Puts failed raw webhooks matching the filter back to captured and enqueues an ingest job for each (built by
+    /// <paramref name="ingestJob"/>, its payload set to the row's id). Returns how many.
+    /// </summary>
     Task<int> ReprocessRawWebhooksAsync(RawWebhookQuery filter, Func<StoredRawWebhook, NewJob> ingestJob, CancellationToken cancellationToken = default);
 
     /// <summary>Lists raw webhooks (without bodies), newest first.</summary>
