@@ -49,6 +49,21 @@ internal sealed class SqliteInboxStore(SqliteJobStore jobs) : IInboxStore
         }
     }
 
+    public async Task<IReadOnlyList<StoredRawWebhook>> GetCapturedRawWebhooksAsync(string provider, string instance, long upToId, int limit, CancellationToken cancellationToken = default)
+    {
+        var connection = await jobs.OpenReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT " + RawColumns + ", body FROM inbox_raw_webhooks WHERE status = 0 AND id <= $upTo AND provider = $p AND instance = $i ORDER BY id LIMIT $limit";
+            command.Set("$upTo", upToId).Set("$p", provider).Set("$i", instance).Set("$limit", Math.Max(1, limit));
+            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var list = new List<StoredRawWebhook>();
+            while (reader.Read()) list.Add(ReadRaw(reader, withBody: true));
+            return list;
+        }
+    }
+
     private static StoredRawWebhook ReadRaw(SqliteDataReader reader, bool withBody) => new()
     {
         Id = reader.GetInt64(0),
@@ -137,7 +152,7 @@ internal sealed class SqliteInboxStore(SqliteJobStore jobs) : IInboxStore
 
     public Task MarkRawWebhookFailedAsync(long id, string reason, CancellationToken cancellationToken = default) =>
         jobs.Writer.WriteAsync(context =>
-            context.Command("UPDATE inbox_raw_webhooks SET status = 2, error = $e, processed_at = $now WHERE id = $id")
+            context.Command("UPDATE inbox_raw_webhooks SET status = 2, error = $e, processed_at = $now WHERE id = $id AND status = 0")
                 .Set("$e", reason.Length <= 2000 ? reason : reason[..2000]).Set("$now", jobs.Now).Set("$id", id).ExecuteNonQuery(), cancellationToken);
 
     public async Task<StoredInboxEvent?> GetEventAsync(long id, CancellationToken cancellationToken = default)

@@ -152,6 +152,32 @@ public abstract class WebhookPipelineConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_burst_of_webhooks_ingested_in_parallel_reaches_the_handler_in_arrival_order_per_chat()
+    {
+        var sent = new List<(string Id, string Chat)>();
+        var captures = new List<Task<CaptureResult>>();
+        for (var i = 0; i < 300; i++)
+        {
+            var chat = "55110000000" + (i % 3);
+            sent.Add(("burst-" + i, chat));
+            captures.Add(CaptureZApi(ZApiText("burst-" + i, chat, "n" + i)));
+        }
+
+        // Concurrent captures: arrival order is the order of the stored rows.
+        var results = await Task.WhenAll(captures);
+        Assert.All(results, r => Assert.Equal(CaptureStatus.Stored, r.Status));
+        var arrival = sent.Zip(results, (s, r) => (s.Id, s.Chat, Raw: r.RawWebhookId!.Value)).OrderBy(x => x.Raw).ToList();
+
+        await WaitForSeen(300, "all 300 events");
+        foreach (var chat in arrival.Select(a => a.Chat).Distinct())
+        {
+            Assert.Equal(arrival.Where(a => a.Chat == chat).Select(a => a.Id), Recorder.Seen.Where(s => s.Event.ChatId == chat).Select(s => s.Event.ExternalId));
+        }
+
+        Assert.Equal(Enumerable.Range(1, 300).Select(i => (long)i), Recorder.Seen.Select(s => s.Sequence).Order());
+    }
+
+    [Fact]
     public async Task A_meta_batch_becomes_one_event_per_message_in_order()
     {
         var messages = string.Join(",", Enumerable.Range(1, 50).Select(i =>

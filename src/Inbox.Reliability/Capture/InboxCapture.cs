@@ -69,7 +69,7 @@ internal sealed class InboxCapture : IInboxCapture
 
         var sha = SHA256.HashData(request.Body.Span);
         var raw = new RawWebhook(adapter.Name, request.Instance, request.ReceivedAt, sha, request.Body, Header(request.Headers, "Content-Type"), KeptHeaders(request.Headers));
-        var ingest = IngestJob(adapter.Name, request.Instance, request.ReceivedAt);
+        var ingest = IngestJob(request.ReceivedAt);
         CaptureOutcome outcome;
         try
         {
@@ -101,13 +101,16 @@ internal sealed class InboxCapture : IInboxCapture
     {
         ArgumentNullException.ThrowIfNull(filter);
         var now = _time.GetUtcNow();
-        var count = await _store.ReprocessRawWebhooksAsync(filter, raw => IngestJob(raw.Provider, raw.Instance, now), cancellationToken).ConfigureAwait(false);
+        var count = await _store.ReprocessRawWebhooksAsync(filter, _ => IngestJob(now), cancellationToken).ConfigureAwait(false);
         if (count > 0) _signals.Set(InboxQueues.Ingest);
         return count;
     }
 
-    /// <summary>One ingest job per raw webhook, keyed by provider and instance so an instance's webhooks are parsed in arrival order.</summary>
-    private static NewJob IngestJob(string provider, string instance, DateTimeOffset now) => new(InboxQueues.Ingest, "", provider + "|" + instance, now, null, 10, 0);
+    /// <summary>
+    /// One ingest job per raw webhook, without an ordering key: any ingest job parses every still-captured webhook of its
+    /// instance up to its own, oldest first, so arrival order holds while jobs run in parallel (see IngestHandler).
+    /// </summary>
+    private static NewJob IngestJob(DateTimeOffset now) => new(InboxQueues.Ingest, "", null, now, null, 10, 0);
 
     public WebhookChallengeResult AnswerChallenge(WebhookChallengeRequest request)
     {

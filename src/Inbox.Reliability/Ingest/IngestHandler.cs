@@ -12,25 +12,54 @@ using Microsoft.Extensions.Options;
 namespace Inbox.Reliability.Ingest;
 
 /// <summary>
-/// Turns one raw webhook into events: the provider's adapter parses it; events, their sequence numbers and their
-/// dispatch jobs are stored in one transaction. A payload no adapter understands is marked failed with the reason and
-/// kept (reprocessable); storage errors retry the job.
+/// Turns raw webhooks into events: the provider's adapter parses them; events, their sequence numbers and their dispatch
+/// jobs are stored in one transaction per raw webhook. A payload no adapter understands is marked failed with the reason
+/// and kept (reprocessable); storage errors retry the job.
 /// </summary>
+/// <remarks>
+/// Arrival order without serializing ingest: the job of raw webhook N parses every webhook of its instance that is still
+/// captured up to N, oldest first, and submits their saves in that order. Whichever job reaches a webhook first stores it,
+/// and it has already submitted every older one of the instance; a save of a webhook no longer captured is a no-op. So an
+/// instance's events reach dispatch in arrival order while ingest jobs run in parallel, and a burst is parsed in batches.
+/// </remarks>
 internal sealed class IngestHandler(IInboxStore store, IEnumerable<IWebhookProvider> providers, QueueSignals signals, TimeProvider time, IOptions<InboxPipelineOptions> options, ILogger<IngestHandler> logger)
     : IJobHandler
 {
+    private const int BatchSize = 200;
+
     public async Task HandleAsync(JobContext job, CancellationToken cancellationToken)
     {
         var rawId = long.Parse(job.Payload, NumberStyles.None, CultureInfo.InvariantCulture);
         var raw = await store.GetRawWebhookAsync(rawId, cancellationToken).ConfigureAwait(false);
-        if (raw is null || raw.Status != RawWebhookStatus.Captured) return; // purged, or already done by an earlier attempt
+        while (raw is { Status: RawWebhookStatus.Captured })
+        {
+            var batch = await store.GetCapturedRawWebhooksAsync(raw.Provider, raw.Instance, rawId, BatchSize, cancellationToken).ConfigureAwait(false);
+            await IngestInOrderAsync(batch, cancellationToken).ConfigureAwait(false);
+            raw = batch.Count == BatchSize ? await store.GetRawWebhookAsync(rawId, cancellationToken).ConfigureAwait(false) : null;
+        }
+    }
 
+    private async Task IngestInOrderAsync(IReadOnlyList<StoredRawWebhook> batch, CancellationToken cancellationToken)
+    {
+        var maxAttempts = options.Value.DispatchMaxAttempts;
+        var now = time.GetUtcNow();
+        var saves = new List<Task>(batch.Count);
+        foreach (var raw in batch)
+        {
+            // Submitted one after another without waiting: the storage keeps their order (and may commit them together).
+            saves.Add(IngestOneAsync(raw, maxAttempts, now, cancellationToken));
+        }
+
+        await Task.WhenAll(saves).ConfigureAwait(false);
+    }
+
+    private Task IngestOneAsync(StoredRawWebhook raw, int maxAttempts, DateTimeOffset now, CancellationToken cancellationToken)
+    {
         var adapter = providers.FirstOrDefault(p => string.Equals(p.Name, raw.Provider, StringComparison.OrdinalIgnoreCase));
         if (adapter is null)
         {
-            CaptureLog.ProviderMissing(logger, rawId, raw.Provider);
-            await store.MarkRawWebhookFailedAsync(rawId, $"No webhook provider named \"{raw.Provider}\" is registered.", cancellationToken).ConfigureAwait(false);
-            return;
+            CaptureLog.ProviderMissing(logger, raw.Id, raw.Provider);
+            return store.MarkRawWebhookFailedAsync(raw.Id, $"No webhook provider named \"{raw.Provider}\" is registered.", cancellationToken);
         }
 
         IReadOnlyList<InboxEvent> events;
@@ -40,20 +69,23 @@ internal sealed class IngestHandler(IInboxStore store, IEnumerable<IWebhookProvi
         }
         catch (WebhookParseException ex)
         {
-            CaptureLog.ParseFailed(logger, rawId, raw.Provider, raw.Instance, ex.Message);
-            await store.MarkRawWebhookFailedAsync(rawId, ex.Message, cancellationToken).ConfigureAwait(false);
-            return;
+            CaptureLog.ParseFailed(logger, raw.Id, raw.Provider, raw.Instance, ex.Message);
+            return store.MarkRawWebhookFailedAsync(raw.Id, ex.Message, cancellationToken);
         }
 
-        var maxAttempts = options.Value.DispatchMaxAttempts;
-        var now = time.GetUtcNow();
-        var outcome = await store.SaveEventsAsync(rawId, events, (id, e) => DispatchJob(id, e, maxAttempts, now), cancellationToken).ConfigureAwait(false);
+        var saved = store.SaveEventsAsync(raw.Id, events, (id, e) => DispatchJob(id, e, maxAttempts, now), cancellationToken);
+        return ReportAsync(raw, saved);
+    }
+
+    private async Task ReportAsync(StoredRawWebhook raw, Task<IngestOutcome> saved)
+    {
+        var outcome = await saved.ConfigureAwait(false);
         var tags = new KeyValuePair<string, object?>("provider", raw.Provider);
         InboxTelemetry.EventsIngested.Add(outcome.Stored.Count, tags);
         foreach (var duplicate in outcome.Duplicates)
         {
             InboxTelemetry.EventDuplicates.Add(1, tags);
-            CaptureLog.DuplicateEvent(logger, duplicate.DedupeKey, ContentHash(duplicate), rawId);
+            CaptureLog.DuplicateEvent(logger, duplicate.DedupeKey, ContentHash(duplicate), raw.Id);
         }
 
         if (outcome.Stored.Count > 0) signals.Set(InboxQueues.Dispatch);

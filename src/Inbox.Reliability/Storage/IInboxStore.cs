@@ -21,13 +21,19 @@ public interface IInboxStore
     Task<StoredRawWebhook?> GetRawWebhookAsync(long id, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Gets the raw webhooks of a provider and instance that are still captured (not yet ingested or failed) with ids up to
+    /// <paramref name="upToId"/>, oldest first, with their bodies: ingest parses them in arrival order.
+    /// </summary>
+    Task<IReadOnlyList<StoredRawWebhook>> GetCapturedRawWebhooksAsync(string provider, string instance, long upToId, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// In one transaction: stores the events of a raw webhook (an event whose dedupe key exists is a duplicate: not stored,
     /// reported), gives each new event the next sequence number of its instance, enqueues the job built by
     /// <paramref name="dispatchJob"/> for each new event, updates the instance, and marks the raw webhook ingested.
     /// </summary>
     Task<IngestOutcome> SaveEventsAsync(long rawWebhookId, IReadOnlyList<InboxEvent> events, Func<long, InboxEvent, NewJob> dispatchJob, CancellationToken cancellationToken = default);
 
-    /// <summary>Marks a raw webhook failed with the reason (kept, reprocessable).</summary>
+    /// <summary>Marks a raw webhook that is still captured failed with the reason (kept, reprocessable).</summary>
     Task MarkRawWebhookFailedAsync(long id, string reason, CancellationToken cancellationToken = default);
 
     /// <summary>Gets a stored event, or null.</summary>
