@@ -25,7 +25,11 @@ public sealed class BenchOptions
           --no-warmup     skip the small warm-up run before each measured run
           --claim-sizes   queue depths at which to time claims of 100 (default 10000,1000000 for postgres, none for sqlite)
           --idle-seconds  window of the idle-cost measure (queries/s with workers running and no jobs; postgres only; 0 skips)
-          --measure claim --queued N | --measure idle --seconds S
+          --capture       sqlite (default) or none: also measure webhook capture over HTTP (Kestrel on loopback, Z-API
+                          webhooks: 32 clients, ack latency at 2,000/s offered, end-to-end to the handler), --runs times;
+                          on postgres it prints "not available yet" (the webhook pipeline has no PostgreSQL storage yet)
+          --capture-only  run only the capture measure (no job-engine runs, peers, claim or idle measures)
+          --measure claim --queued N | --measure idle --seconds S | --measure capture
                           run one measure once in this process and print its JSON line (what the parent runs as a child)
         Prints one JSON line per run per mode, then one "summary":"median" line per mode, then the measures, peers, ratios, targets.
         """;
@@ -62,6 +66,12 @@ public sealed class BenchOptions
 
     /// <summary>A measure to run once in this process instead of the workload: <see cref="BenchMeasures.Claim"/> or <see cref="BenchMeasures.Idle"/>.</summary>
     public string? Measure { get; private set; }
+
+    /// <summary>The parent: run the capture measure (default on; --capture none turns it off).</summary>
+    public bool Capture { get; private set; } = true;
+
+    /// <summary>The parent: run only the capture measure.</summary>
+    public bool CaptureOnly { get; private set; }
 
     /// <summary>The claim measure: jobs queued before the claims are timed.</summary>
     public int Queued { get; private set; } = 10_000;
@@ -115,11 +125,21 @@ public sealed class BenchOptions
                 case "--queued": options.Queued = Number(1); break;
                 case "--seconds": options.Seconds = Number(1); break;
                 case "--idle-seconds": options.IdleSeconds = Number(0); break;
+                case "--capture-only": options.CaptureOnly = true; break;
+                case "--capture":
+                    var capture = Value().ToLowerInvariant();
+                    options.Capture = capture switch
+                    {
+                        "none" => false,
+                        "sqlite" or "on" => true,
+                        _ => throw new ArgumentException($"--capture must be sqlite or none (was \"{capture}\")."),
+                    };
+                    break;
                 case "--measure":
                     var measure = Value().ToLowerInvariant();
-                    options.Measure = measure is BenchMeasures.Claim or BenchMeasures.Idle
+                    options.Measure = measure is BenchMeasures.Claim or BenchMeasures.Idle or BenchMeasures.Capture
                         ? measure
-                        : throw new ArgumentException($"--measure must be claim or idle (was \"{measure}\").");
+                        : throw new ArgumentException($"--measure must be claim, idle or capture (was \"{measure}\").");
                     break;
                 case "--claim-sizes":
                     var sizes = Value();
@@ -143,6 +163,7 @@ public sealed class BenchOptions
             }
         }
 
+        if (options.CaptureOnly && !options.Capture) throw new ArgumentException("--capture-only and --capture none contradict each other.");
         if (options.Total == 0) throw new ArgumentException("--jobs and --single are both 0: nothing to process.");
         if (options.Child && options.Measure is null && options.Modes.Count != 1) throw new ArgumentException("--child runs exactly one --mode.");
         return options;
@@ -161,6 +182,9 @@ public sealed class BenchOptions
     public IEnumerable<string> ClaimChildArguments(int queued) =>
         ["--child", "--measure", BenchMeasures.Claim, "--storage", Storage, "--queued", queued.ToString(CultureInfo.InvariantCulture)];
 
+    /// <summary>The arguments of a child process that runs the capture measure.</summary>
+    public IEnumerable<string> CaptureChildArguments() => ["--child", "--measure", BenchMeasures.Capture, "--storage", Storage];
+
     /// <summary>The arguments of a child process that runs the idle measure.</summary>
     public IEnumerable<string> IdleChildArguments() =>
         ["--child", "--measure", BenchMeasures.Idle, "--storage", Storage, "--seconds", IdleSeconds.ToString(CultureInfo.InvariantCulture)];
@@ -173,6 +197,9 @@ public static class BenchMeasures
 
     /// <summary>Queries per second of an idle host: <see cref="IdleMeasure"/>.</summary>
     public const string Idle = "idle";
+
+    /// <summary>Webhook capture over HTTP and end-to-end latency: <see cref="CaptureMeasure"/>.</summary>
+    public const string Capture = "capture";
 }
 
 public static class BenchModes

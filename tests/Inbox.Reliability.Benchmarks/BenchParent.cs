@@ -14,10 +14,20 @@ public static class BenchParent
     public static async Task<int> RunAsync(BenchOptions options, CancellationToken cancellationToken)
     {
         var failed = false;
+        if (options.CaptureOnly)
+        {
+            var (captureMedian, captureFailed) = await RunCaptureAsync(options, cancellationToken);
+            if (CaptureMeasure.IsAvailable(options.Storage))
+            {
+                await Console.Out.WriteLineAsync(new JsonObject { ["targets"] = Comparison.CaptureTargets(captureMedian) }.ToJsonString(BenchResult.Output));
+            }
+
+            return captureFailed ? 1 : 0;
+        }
 
         // 1. Idle cost first, while the database has had no other traffic (no autovacuum work pending either).
         JsonObject? idle = null;
-        if (options.IsPostgres && options.IdleSeconds > 0)
+        if (options.IsPostgres && options.IdleSeconds > 0 && !options.CaptureOnly)
         {
             idle = await RunMeasureAsync(options.IdleChildArguments(), "idle measure", cancellationToken);
             failed |= idle is null;
@@ -69,14 +79,66 @@ public static class BenchParent
             else claims.Add(claim);
         }
 
-        // 5. Ratios ours/peer, keyed/default, and the issue's targets.
+        // 5. Webhook capture over HTTP (--capture none skips), --runs times.
+        JsonObject? capture = null;
+        var captureAvailable = options.Capture && CaptureMeasure.IsAvailable(options.Storage);
+        if (options.Capture)
+        {
+            var (captureMedian, captureFailed) = await RunCaptureAsync(options, cancellationToken);
+            capture = captureMedian;
+            failed |= captureFailed;
+        }
+
+        // 6. Ratios ours/peer, keyed/default, and the issue's targets.
         foreach (var ratio in Comparison.Ratios(medians, peers)) await Console.Out.WriteLineAsync(ratio.ToJsonString(BenchResult.Output));
         if (options.WithPeers && options.IsPostgres)
         {
-            await Console.Out.WriteLineAsync(Comparison.Targets(medians, peers, claims, idle).ToJsonString(BenchResult.Output));
+            var targets = Comparison.Targets(medians, peers, claims, idle);
+            if (options.Capture && targets["targets"] is JsonObject existing)
+            {
+                foreach (var (name, value) in Comparison.CaptureTargets(capture, captureAvailable ? null : "not available yet: the webhook pipeline has no PostgreSQL storage"))
+                {
+                    existing[name] = value?.DeepClone();
+                }
+            }
+
+            await Console.Out.WriteLineAsync(targets.ToJsonString(BenchResult.Output));
+        }
+        else if (captureAvailable)
+        {
+            await Console.Out.WriteLineAsync(new JsonObject { ["targets"] = Comparison.CaptureTargets(capture) }.ToJsonString(BenchResult.Output));
         }
 
         return failed ? 1 : 0;
+    }
+
+    /// <summary>
+    /// The capture measure --runs times, each in a fresh child; prints each line and the median line. On a storage without
+    /// the webhook pipeline's storage it prints the "not available yet" line once instead.
+    /// </summary>
+    private static async Task<(JsonObject? Median, bool Failed)> RunCaptureAsync(BenchOptions options, CancellationToken cancellationToken)
+    {
+        if (!CaptureMeasure.IsAvailable(options.Storage))
+        {
+            var line = CaptureMeasure.NotAvailable(options.Storage);
+            await Console.Error.WriteLineAsync($"[bench] capture on {options.Storage}: {line["note"]}");
+            await Console.Out.WriteLineAsync(line.ToJsonString(BenchResult.Output));
+            return (null, false);
+        }
+
+        var runs = new List<JsonObject>();
+        var failed = false;
+        for (var run = 1; run <= options.Runs; run++)
+        {
+            var result = await RunMeasureAsync(options.CaptureChildArguments(), $"capture run {run}", cancellationToken);
+            if (result is null) failed = true;
+            else runs.Add(result);
+        }
+
+        if (runs.Count == 0) return (null, true);
+        var median = Comparison.MedianLine(runs);
+        await Console.Out.WriteLineAsync(median.ToJsonString(BenchResult.Output));
+        return (median, failed);
     }
 
     private static async Task<Dictionary<string, JsonObject>> RunPeersAsync(BenchOptions options, CancellationToken cancellationToken)

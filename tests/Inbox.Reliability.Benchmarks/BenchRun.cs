@@ -137,7 +137,7 @@ public static class BenchRun
     }
 
     /// <summary>Wall and CPU time of each phase, to stderr: tells CPU-bound phases from I/O-bound ones.</summary>
-    private sealed class PhaseLog(string mode)
+    internal sealed class PhaseLog(string mode)
     {
         private readonly Process _self = Process.GetCurrentProcess();
         private TimeSpan _cpu = Process.GetCurrentProcess().TotalProcessorTime;

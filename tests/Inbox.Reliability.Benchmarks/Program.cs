@@ -5,12 +5,16 @@ using Inbox.Reliability.Testing;
 // The parent runs each run of each mode in a fresh child process (this executable with --child), so the peak
 // RSS it reports belongs to that run alone, then prints the medians. A child runs one mode once, or one measure.
 BenchOptions options;
+var startsServer = false;
 try
 {
     options = BenchOptions.Parse(args);
     // The parent of a PostgreSQL run without INBOX_BENCH_POSTGRES starts its own server below.
-    var startsServer = !options.Child && options.Measure is null && options.IsPostgres && !PostgreSqlBenchStorage.IsConfigured;
-    if (!startsServer) BenchStorages.Check(options.Storage);
+    // --capture-only on PostgreSQL needs no server while the webhook pipeline has no PostgreSQL storage.
+    var captureOnlyUnavailable = (options.CaptureOnly || options.Measure == BenchMeasures.Capture) && !CaptureMeasure.IsAvailable(options.Storage);
+    startsServer = !options.Child && options.Measure is null && options.IsPostgres && !PostgreSqlBenchStorage.IsConfigured &&
+        !captureOnlyUnavailable;
+    if (!startsServer && !captureOnlyUnavailable) BenchStorages.Check(options.Storage);
 }
 catch (Exception ex) when (ex is ArgumentException or NotSupportedException)
 {
@@ -19,12 +23,21 @@ catch (Exception ex) when (ex is ArgumentException or NotSupportedException)
     return 2;
 }
 
+if (options.Measure == BenchMeasures.Capture && !CaptureMeasure.IsAvailable(options.Storage))
+{
+    await Console.Out.WriteLineAsync(CaptureMeasure.NotAvailable(options.Storage).ToJsonString(BenchResult.Output));
+    return 0;
+}
+
 if (options.Measure is not null)
 {
     await using var storage = BenchStorages.Create(options.Storage);
-    var measured = options.Measure == BenchMeasures.Claim
-        ? await ClaimMeasure.RunAsync(options, storage)
-        : await IdleMeasure.RunAsync(options, storage);
+    var measured = options.Measure switch
+    {
+        BenchMeasures.Claim => await ClaimMeasure.RunAsync(options, storage),
+        BenchMeasures.Capture => await CaptureMeasure.RunAsync(options, storage),
+        _ => await IdleMeasure.RunAsync(options, storage),
+    };
     await Console.Out.WriteLineAsync(measured.ToJsonString(BenchResult.Output));
     return 0;
 }
@@ -79,7 +92,7 @@ using var onHangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context 
 
 try
 {
-    if (options.IsPostgres && !PostgreSqlBenchStorage.IsConfigured)
+    if (startsServer)
     {
         cluster = new PostgresCluster("inbox_bench", PostgreSqlBenchStorage.EnvironmentVariable);
         await cluster.StartAsync();

@@ -21,6 +21,8 @@ catch (ArgumentException ex)
     return 1;
 }
 
+if (arguments.Mode == "webhooks") return await WebhookMode.RunAsync(arguments);
+
 var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
 // stdout carries only READY; logs go to stderr.
 builder.Logging.AddSimpleConsole(o => o.SingleLine = true).AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace).SetMinimumLevel(LogLevel.Warning);

@@ -9,6 +9,12 @@ public sealed class TestHostArguments
         Inbox.Reliability.TestHost: runs the job engine in this process until stdin closes or SIGTERM.
         Prints READY on stdout once the engine has started. Logs (warnings and errors) go to stderr.
 
+          --mode <name>           jobs (default): runs a job handler on --queue;
+                                  webhooks: a Kestrel app on --urls with the webhook pipeline (Z-API, secret
+                                  "crash-secret", MapInboxWebhooks("/webhooks")) whose event handler appends
+                                  "externalId chatId" to the handler log; --lease-ms/--heartbeat-ms apply to the
+                                  pipeline's queues (inbox.ingest, inbox.dispatch)
+          --urls <url>            webhooks mode: the address to listen on, e.g. http://127.0.0.1:5123 (required)
           --storage <name>        storage provider: sqlite or postgres (default sqlite)
           --connection <string>   the storage's connection string, e.g. "Data Source=/tmp/inbox.db" (required)
           --schema <name>         postgres: the schema (default inbox)
@@ -24,6 +30,10 @@ public sealed class TestHostArguments
           --running-dir <path>    keyed jobs hold a marker file per key there while their handler runs; a second
                                   handler of the same key at once (in any process) appends to overlaps.log there
         """;
+
+    public string Mode { get; private set; } = "jobs";
+
+    public string Urls { get; private set; } = "";
 
     public string Storage { get; private set; } = "sqlite";
 
@@ -68,6 +78,8 @@ public sealed class TestHostArguments
             var value = args[++i];
             switch (name)
             {
+                case "--mode": parsed.Mode = value; break;
+                case "--urls": parsed.Urls = value; break;
                 case "--storage": parsed.Storage = value; break;
                 case "--connection": parsed.Connection = value; break;
                 case "--schema": parsed.Schema = value; break;
@@ -85,6 +97,8 @@ public sealed class TestHostArguments
             }
         }
 
+        if (parsed.Mode is not ("jobs" or "webhooks")) errors.Add($"--mode {parsed.Mode} is not supported (supported: jobs, webhooks).");
+        if (parsed.Mode == "webhooks" && string.IsNullOrWhiteSpace(parsed.Urls)) errors.Add("--urls is required in webhooks mode.");
         if (parsed.Storage is not ("sqlite" or "postgres")) errors.Add($"--storage {parsed.Storage} is not supported (supported: sqlite, postgres).");
         if (string.IsNullOrWhiteSpace(parsed.Connection)) errors.Add("--connection is required.");
         if (string.IsNullOrWhiteSpace(parsed.LogPath)) errors.Add("--log is required.");

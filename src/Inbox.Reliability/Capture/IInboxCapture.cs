@@ -101,12 +101,19 @@ public sealed class InboxPipelineOptions
     /// <summary>Attempts before an event's dispatch fails for good (visible as a failed job and a failed event). Default 10.</summary>
     public int DispatchMaxAttempts { get; set; } = 10;
 
+    /// <summary>
+    /// The lease of ingest and dispatch jobs: after a crash, another start (or host) takes their work over once it expires.
+    /// Renewed by heartbeats every third of it while a handler runs. Default 30 seconds.
+    /// </summary>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
+
     internal IEnumerable<string> Validate()
     {
         if (MaxBodyBytes < 1) yield return $"AddWebhookPipeline: MaxBodyBytes must be positive (was {MaxBodyBytes}).";
         if (RetryAfter < TimeSpan.FromSeconds(1)) yield return $"AddWebhookPipeline: RetryAfter must be at least 1 second (was {RetryAfter}).";
         if (IngestConcurrency is < 1 or > 1024) yield return $"AddWebhookPipeline: IngestConcurrency must be between 1 and 1024 (was {IngestConcurrency}).";
         if (DispatchConcurrency is < 1 or > 1024) yield return $"AddWebhookPipeline: DispatchConcurrency must be between 1 and 1024 (was {DispatchConcurrency}).";
+        if (LeaseDuration < TimeSpan.FromSeconds(1)) yield return $"AddWebhookPipeline: LeaseDuration must be at least 1 second (was {LeaseDuration}).";
         if (DispatchMaxAttempts < 1) yield return $"AddWebhookPipeline: DispatchMaxAttempts must be at least 1 (was {DispatchMaxAttempts}).";
     }
 }

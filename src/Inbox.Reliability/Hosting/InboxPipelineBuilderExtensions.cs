@@ -48,6 +48,7 @@ public static class InboxPipelineBuilderExtensions
         marker.Ingest!.Concurrency = current.IngestConcurrency;
         marker.Dispatch!.Concurrency = current.DispatchConcurrency;
         marker.Dispatch.MaxAttempts = current.DispatchMaxAttempts;
+        marker.Ingest.LeaseDuration = marker.Dispatch.LeaseDuration = current.LeaseDuration;
         return builder;
     }
 

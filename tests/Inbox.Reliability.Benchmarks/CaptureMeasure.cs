@@ -1,0 +1,332 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using Inbox.Reliability.AspNetCore;
+using Inbox.Reliability.Dispatch;
+using Inbox.Reliability.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Inbox.Reliability.Benchmarks;
+
+/// <summary>
+/// Webhook capture over HTTP: a real WebApplication (Kestrel on 127.0.0.1, dynamic port) with
+/// <c>AddInboxReliability().UseSqlite(...).AddZApi(...)</c>, <c>MapInboxWebhooks("/webhooks")</c> and an
+/// <see cref="IInboxEventHandler"/> that records end-to-end latency, driven by HttpClient in this same process:
+/// 1. throughput from 32 closed-loop clients; 2. ack latency at 2,000 webhooks/s offered (open loop);
+/// 3. end-to-end (send to handler) latency of the webhooks of step 2.
+/// </summary>
+public static class CaptureMeasure
+{
+    public const int Clients = 32;
+    public const int Webhooks = 20_000;
+    public const int OfferedPerS = 2_000;
+    public const int Chats = 200;
+    public const int WarmupWebhooks = 500;
+    public const int MaxInFlight = 1_000;
+    public const string Secret = "bench";
+    public const string Instance = "inst-1";
+
+    /// <summary>True when the storage's provider implements the webhook pipeline's <see cref="IInboxStore"/>.</summary>
+    public static bool IsAvailable(string storage) => storage switch
+    {
+        "sqlite" => HasInboxStore(typeof(SqliteBuilderExtensions).Assembly),
+        "postgres" or "postgresql" => HasInboxStore(typeof(PostgreSqlBuilderExtensions).Assembly),
+        _ => false,
+    };
+
+    private static bool HasInboxStore(System.Reflection.Assembly assembly) =>
+        assembly.GetTypes().Any(t => t is { IsClass: true, IsAbstract: false } && typeof(IInboxStore).IsAssignableFrom(t));
+
+    /// <summary>The line printed instead of figures when the storage has no webhook pipeline storage.</summary>
+    public static JsonObject NotAvailable(string storage) => new()
+    {
+        ["system"] = "inbox-reliability",
+        ["measure"] = BenchMeasures.Capture,
+        ["storage"] = storage is "postgresql" ? "postgres" : storage,
+        ["available"] = false,
+        ["note"] = "not available yet: the webhook pipeline has no " + (storage is "sqlite" ? "SQLite" : "PostgreSQL") + " storage (no IInboxStore implementation)",
+    };
+
+    public static async Task<JsonObject> RunAsync(BenchOptions options, IBenchStorage storage)
+    {
+        if (!IsAvailable(storage.Name)) return NotAvailable(storage.Name);
+
+        var where = await storage.PrepareAsync();
+        await Console.Error.WriteLineAsync($"[bench] capture: {storage.Name} at {where}");
+
+        var recorder = new EndToEndRecorder();
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { EnvironmentName = "Production" });
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(recorder);
+        var inbox = builder.Services.AddInboxReliability();
+        storage.Configure(inbox);
+        inbox.AddZApi(o => o.WebhookSecret = Secret).AddEventHandler<EndToEndHandler>();
+
+        await using var app = builder.Build();
+        app.MapInboxWebhooks("/webhooks");
+        await app.StartAsync();
+        var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single());
+        var url = new Uri(address, $"/webhooks/zapi/{Instance}?secret={Secret}");
+
+        using var handler = new SocketsHttpHandler
+        {
+            MaxConnectionsPerServer = MaxInFlight,
+            PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+            UseProxy = false,
+        };
+        using var client = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(60) };
+        var phases = new BenchRun.PhaseLog("capture");
+
+        // Warm-up: jitted code and 32 open connections, then the pipeline drained.
+        var warm = await ClosedLoopAsync(client, url, "w", WarmupWebhooks, Clients);
+        await recorder.WaitAsync("w", WarmupWebhooks, TimeSpan.FromSeconds(60));
+        await phases.MarkAsync($"warm-up ({WarmupWebhooks} webhooks, non-2xx {warm.Non2xx})");
+
+        // 1. Throughput: 32 closed-loop clients.
+        var clock = Stopwatch.StartNew();
+        var burst = await ClosedLoopAsync(client, url, "t", Webhooks, Clients);
+        var captureSeconds = burst.LastSuccess.TotalSeconds;
+        await phases.MarkAsync($"throughput ({Webhooks} webhooks, {Clients} clients, non-2xx {burst.Non2xx})");
+        // Let the ingest and dispatch queues burn the backlog down before the latency steps (also a figure of its own).
+        var drained = await recorder.WaitAsync("t", Webhooks, TimeSpan.FromSeconds(300));
+        var handledSeconds = clock.Elapsed.TotalSeconds;
+        await phases.MarkAsync($"backlog handled ({recorder.Count("t")} of {Webhooks} events seen by the handler)");
+
+        // 2 + 3. Open loop at 2,000/s offered: ack latency per request, end-to-end latency in the handler.
+        var open = await OpenLoopAsync(client, url, "l", Webhooks, OfferedPerS);
+        await phases.MarkAsync($"open loop ({Webhooks} webhooks at {OfferedPerS}/s offered, achieved {open.AchievedPerS:F0}/s, non-2xx {open.Non2xx}, late sends {open.Late})");
+        var allSeen = await recorder.WaitAsync("l", Webhooks - open.Non2xx, TimeSpan.FromSeconds(120));
+        await phases.MarkAsync($"end-to-end ({recorder.Count("l")} events seen)");
+        var e2e = recorder.Samples("l");
+        var peak = ProcessMemory.PeakRssMb();
+        await app.StopAsync();
+
+        var result = new JsonObject
+        {
+            ["system"] = "inbox-reliability",
+            ["version"] = BenchRun.PackageVersion(),
+            ["measure"] = BenchMeasures.Capture,
+            ["storage"] = storage.Name,
+            ["clients"] = Clients,
+            ["webhooks"] = Webhooks,
+            ["capture_per_s"] = Math.Round(Webhooks / captureSeconds),
+            ["handled_per_s"] = drained ? Math.Round(Webhooks / handledSeconds) : null,
+            ["ack_ms_p50"] = Ms(BenchResult.Percentile(open.AckMs, 0.5)),
+            ["ack_ms_p99"] = Ms(BenchResult.Percentile(open.AckMs, 0.99)),
+            ["offered_per_s"] = OfferedPerS,
+            ["achieved_per_s"] = Math.Round(open.AchievedPerS),
+            ["e2e_ms_p50"] = Ms(BenchResult.Percentile(e2e, 0.5)),
+            ["e2e_ms_p99"] = Ms(BenchResult.Percentile(e2e, 0.99)),
+            ["e2e_seen"] = e2e.Count,
+            ["non_2xx"] = warm.Non2xx + burst.Non2xx + open.Non2xx,
+            ["peak_rss_mb"] = peak,
+        };
+        if (!allSeen) result["note"] = $"only {e2e.Count} of {Webhooks - open.Non2xx} events of the open loop reached the handler within 120 s";
+        if (warm.Non2xx + burst.Non2xx + open.Non2xx > 0)
+        {
+            var statuses = warm.Statuses.Concat(burst.Statuses).Concat(open.Statuses).GroupBy(s => s.Key).ToDictionary(g => g.Key, g => g.Sum(s => s.Value));
+            result["non_2xx_statuses"] = new JsonObject(statuses.Select(s => KeyValuePair.Create(s.Key, (JsonNode?)JsonValue.Create(s.Value))));
+        }
+
+        return result;
+    }
+
+    private static JsonNode? Ms(double value) => double.IsFinite(value) ? JsonValue.Create(Math.Round(value, 2)) : null;
+
+    private sealed record Outcome(int Non2xx, TimeSpan LastSuccess, ConcurrentDictionary<string, int> Statuses);
+
+    private sealed record OpenOutcome(int Non2xx, List<double> AckMs, double AchievedPerS, int Late, ConcurrentDictionary<string, int> Statuses);
+
+    /// <summary>Posts <paramref name="count"/> webhooks from <paramref name="clients"/> loops, each waiting for its answer.</summary>
+    private static async Task<Outcome> ClosedLoopAsync(HttpClient client, Uri url, string tag, int count, int clients)
+    {
+        var next = -1;
+        var non2xx = 0;
+        long lastSuccess = 0;
+        var statuses = new ConcurrentDictionary<string, int>();
+        var start = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, clients).Select(_ => Task.Run(async () =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < count)
+            {
+                var status = await PostAsync(client, url, tag, i);
+                if (status is >= 200 and < 300)
+                {
+                    var now = Stopwatch.GetTimestamp();
+                    long seen;
+                    while ((seen = Interlocked.Read(ref lastSuccess)) < now && Interlocked.CompareExchange(ref lastSuccess, now, seen) != seen)
+                    {
+                    }
+                }
+                else
+                {
+                    Interlocked.Increment(ref non2xx);
+                    statuses.AddOrUpdate(status.ToString(CultureInfo.InvariantCulture), 1, (_, n) => n + 1);
+                }
+            }
+        })));
+        return new Outcome(non2xx, Stopwatch.GetElapsedTime(start, Math.Max(start, lastSuccess)), statuses);
+    }
+
+    /// <summary>
+    /// Fires one webhook every 1/<paramref name="perSecond"/> s on average from a dedicated timer thread, without waiting for
+    /// answers (at most <see cref="MaxInFlight"/> in flight; a send that had to wait for a slot counts as late).
+    /// </summary>
+    private static async Task<OpenOutcome> OpenLoopAsync(HttpClient client, Uri url, string tag, int count, int perSecond)
+    {
+        var ack = new double[count];
+        var ok = new bool[count];
+        var non2xx = 0;
+        var late = 0;
+        var statuses = new ConcurrentDictionary<string, int>();
+        using var slots = new SemaphoreSlim(MaxInFlight);
+        var tasks = new Task[count];
+        var ticksPerSend = (double)Stopwatch.Frequency / perSecond;
+
+        async Task SendAsync(int i)
+        {
+            try
+            {
+                var sent = Stopwatch.GetTimestamp();
+                var status = await PostAsync(client, url, tag, i);
+                ack[i] = Stopwatch.GetElapsedTime(sent).TotalMilliseconds;
+                if (status is >= 200 and < 300)
+                {
+                    ok[i] = true;
+                }
+                else
+                {
+                    Interlocked.Increment(ref non2xx);
+                    statuses.AddOrUpdate(status.ToString(CultureInfo.InvariantCulture), 1, (_, n) => n + 1);
+                }
+            }
+            finally
+            {
+                slots.Release();
+            }
+        }
+
+        var start = Stopwatch.GetTimestamp();
+        var timer = new Thread(() =>
+        {
+            var i = 0;
+            while (i < count)
+            {
+                var due = Math.Min(count, (int)((Stopwatch.GetTimestamp() - start) / ticksPerSend) + 1);
+                for (; i < due; i++)
+                {
+                    if (!slots.Wait(0))
+                    {
+                        Interlocked.Increment(ref late);
+                        slots.Wait();
+                    }
+
+                    var n = i;
+                    tasks[n] = Task.Run(() => SendAsync(n));
+                }
+
+                // Linux sleeps about 1 ms: 2 sends per wake-up on average at 2,000/s.
+                Thread.Sleep(1);
+            }
+        }) { IsBackground = true, Name = "bench-open-loop", Priority = ThreadPriority.AboveNormal };
+        timer.Start();
+        await Task.Run(timer.Join);
+        var scheduled = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        await Task.WhenAll(tasks);
+        var samples = new List<double>(count);
+        for (var i = 0; i < count; i++)
+        {
+            if (ok[i]) samples.Add(ack[i]);
+        }
+
+        return new OpenOutcome(non2xx, samples, count / scheduled, late, statuses);
+    }
+
+    private static async Task<int> PostAsync(HttpClient client, Uri url, string tag, int i)
+    {
+        using var content = new ByteArrayContent(Body(tag, i));
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        try
+        {
+            using var response = await client.PostAsync(url, content);
+            await response.Content.LoadIntoBufferAsync();
+            return (int)response.StatusCode;
+        }
+        catch (HttpRequestException ex)
+        {
+            return ex.StatusCode is { } code ? (int)code : 0;
+        }
+        catch (TaskCanceledException)
+        {
+            return (int)HttpStatusCode.RequestTimeout;
+        }
+    }
+
+    private static readonly string Filler = new('x', 560);
+
+    /// <summary>A Z-API text message (ReceivedCallback) of about 1 KB; its text carries the tag and the send timestamp.</summary>
+    private static byte[] Body(string tag, int i)
+    {
+        var chat = i % Chats;
+        var inv = CultureInfo.InvariantCulture;
+        var json = string.Create(inv, $$$"""
+            {"isStatusReply":false,"senderLid":"81{{{chat:D11}}}@lid","connectedPhone":"5511999990000","waitingMessage":false,"isEdit":false,"isGroup":false,"isNewsletter":false,"instanceId":"3E0BENCHINSTANCE0000000000000001","messageId":"BENCH{{{tag}}}{{{i:D10}}}","phone":"55119{{{chat:D8}}}","fromMe":false,"momment":{{{DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}}},"status":"RECEIVED","chatName":"Chat {{{chat}}}","senderPhoto":null,"senderName":"Sender {{{chat}}}","participantPhone":null,"participantLid":null,"broadcast":false,"messageExpirationSeconds":0,"forwarded":false,"type":"ReceivedCallback","text":{"message":"{{{EndToEndRecorder.Prefix}}}{{{tag}}}|{{{Stopwatch.GetTimestamp()}}}|{{{Filler}}}"}}
+            """);
+        return Encoding.UTF8.GetBytes(json);
+    }
+}
+
+/// <summary>Collects, per tag, the send-to-handler latency of each event's first delivery.</summary>
+public sealed class EndToEndRecorder
+{
+    public const string Prefix = "bench|";
+
+    private readonly ConcurrentDictionary<string, ConcurrentBag<double>> _samples = new();
+
+    public void Record(string text, int attempt)
+    {
+        var now = Stopwatch.GetTimestamp();
+        if (attempt != 1 || !text.StartsWith(Prefix, StringComparison.Ordinal)) return;
+        var parts = text.Split('|', 4);
+        if (parts.Length < 3 || !long.TryParse(parts[2], NumberStyles.Integer, CultureInfo.InvariantCulture, out var sent)) return;
+        _samples.GetOrAdd(parts[1], _ => []).Add(Stopwatch.GetElapsedTime(sent, now).TotalMilliseconds);
+    }
+
+    public int Count(string tag) => _samples.TryGetValue(tag, out var bag) ? bag.Count : 0;
+
+    public List<double> Samples(string tag) => _samples.TryGetValue(tag, out var bag) ? [.. bag] : [];
+
+    /// <summary>Waits until <paramref name="count"/> events of <paramref name="tag"/> were seen; false on timeout.</summary>
+    public async Task<bool> WaitAsync(string tag, int count, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (Count(tag) < count)
+        {
+            if (clock.Elapsed > timeout) return false;
+            await Task.Delay(5);
+        }
+
+        return true;
+    }
+}
+
+/// <summary>The host's event handler: records end-to-end latency from the timestamp in the message text.</summary>
+public sealed class EndToEndHandler(EndToEndRecorder recorder) : IInboxEventHandler
+{
+    public Task HandleAsync(InboxEventContext context, CancellationToken cancellationToken)
+    {
+        if (context.Event.Text is { } text) recorder.Record(text, context.Attempt);
+        return Task.CompletedTask;
+    }
+}
