@@ -3,10 +3,9 @@ using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Inbox.Reliability.Conformance;
 using Inbox.Reliability.Storage;
+using Inbox.Reliability.Testing;
 using Xunit.Abstractions;
 
 namespace Inbox.Reliability.AspNetCore.Tests;
@@ -23,12 +22,6 @@ public sealed class WebhookFuzzTests(ITestOutputHelper output)
     private static readonly int Iterations = int.TryParse(Environment.GetEnvironmentVariable("INBOX_HTTP_FUZZ_ITERATIONS"), out var n) && n > 0 ? n : 10_000;
     private const int Concurrency = 16;
     private const int Limit = 16 * 1024;
-
-    private static readonly string[] Tokens =
-    [
-        "{", "}", "[", "]", ",", ":", "\"", "\\", "null", "true", "false", "0", "-1", "1e999", "18446744073709551616", "\\ud83d", "\\u0000",
-        "\"messages\"", "\"statuses\"", "\"entry\"", "\"ids\"", "\"type\"", "\"event\"", "\"payload\"", "\"data\"", "\u00e9", "\U0001F600",
-    ];
 
     private enum Mutation { ByteFlip, Truncate, Insert, Delete, Splice, Structure, Inflate, Unchanged }
 
@@ -104,12 +97,13 @@ public sealed class WebhookFuzzTests(ITestOutputHelper output)
     private static IEnumerable<Case> Generate(Random random)
     {
         var fixtures = Fixtures.All().Select(f => (Provider: Fixtures.Provider(f.Folder), Body: Fixtures.Read(f.Folder, f.Name))).ToArray();
+        var corpus = fixtures.Select(f => f.Body).ToArray();
         string?[] contentTypes = ["application/json", "application/json; charset=utf-8", null, "text/plain", "application/x-www-form-urlencoded"];
         for (var i = 0; i < Iterations; i++)
         {
             var (provider, original) = fixtures[random.Next(fixtures.Length)];
             var mutation = (Mutation)random.Next(Enum.GetValues<Mutation>().Length);
-            var body = Mutate(random, mutation, original, fixtures);
+            var body = Mutate(random, mutation, original, corpus);
             var instance = "fz-" + random.Next(4);
             yield return new Case(i, provider, instance, body, random.Next(4) == 0, contentTypes[random.Next(contentTypes.Length)], random.Next(25) != 0, mutation);
         }
@@ -123,108 +117,19 @@ public sealed class WebhookFuzzTests(ITestOutputHelper output)
         else request.RequestUri = new Uri(request.RequestUri!.OriginalString.Split('?')[0] + "?secret=forged", UriKind.Relative);
     }
 
-    private static byte[] Mutate(Random random, Mutation mutation, byte[] original, (string Provider, byte[] Body)[] fixtures)
+    /// <summary>The endpoint's own cases (inflated around the limit, unchanged); every other one comes from the shared mutator.</summary>
+    private static byte[] Mutate(Random random, Mutation mutation, byte[] original, IReadOnlyList<byte[]> corpus)
     {
-        var bytes = original.ToList();
         switch (mutation)
         {
-            case Mutation.ByteFlip:
-                for (var k = random.Next(1, 9); k > 0; k--) bytes[random.Next(bytes.Count)] ^= (byte)random.Next(1, 256);
-                break;
-            case Mutation.Truncate:
-                return original[..random.Next(original.Length)];
-            case Mutation.Insert:
-                var insert = random.Next(3) == 0
-                    ? Enumerable.Range(0, random.Next(1, 6)).Select(_ => (byte)random.Next(256)).ToArray()
-                    : Encoding.UTF8.GetBytes(Tokens[random.Next(Tokens.Length)]);
-                bytes.InsertRange(random.Next(bytes.Count + 1), insert);
-                break;
-            case Mutation.Delete:
-                var start = random.Next(bytes.Count);
-                bytes.RemoveRange(start, Math.Min(bytes.Count - start, random.Next(1, 40)));
-                break;
-            case Mutation.Splice:
-                var other = fixtures[random.Next(fixtures.Length)].Body;
-                return [.. original[..random.Next(original.Length)], .. other[random.Next(other.Length)..]];
-            case Mutation.Structure:
-                return MutateStructure(random, original);
             case Mutation.Inflate:
                 // Around the limit: just under, at, and past it.
                 var size = Limit - 64 + random.Next(128) + (random.Next(4) == 0 ? Limit : 0);
                 return [.. Enumerable.Repeat(original, size / original.Length + 1).SelectMany(b => b).Take(size)];
-        }
-
-        return [.. bytes];
-    }
-
-    /// <summary>Swaps, removes, duplicates or retypes a random node of the parsed fixture.</summary>
-    private static byte[] MutateStructure(Random random, byte[] original)
-    {
-        var root = JsonNode.Parse(original)!;
-        for (var k = random.Next(1, 4); k > 0; k--)
-        {
-            var nodes = new List<JsonNode>();
-            Collect(root, nodes);
-            var target = nodes[random.Next(nodes.Count)];
-            if (target.Parent is null) continue;
-            switch (random.Next(4))
-            {
-                case 0:
-                    Replace(target, random.Next(5) switch
-                    {
-                        0 => null,
-                        1 => JsonValue.Create(long.MaxValue),
-                        2 => JsonValue.Create(new string('A', random.Next(100, 2000))),
-                        3 => new JsonArray(),
-                        _ => new JsonObject(),
-                    });
-                    break;
-                case 1:
-                    if (target.Parent is JsonObject parentObject) parentObject.Remove(target.GetPropertyName());
-                    else if (target.Parent is JsonArray parentArray) parentArray.Remove(target);
-                    break;
-                case 2:
-                    var other = nodes[random.Next(nodes.Count)];
-                    if (!IsAncestor(other, target) && !IsAncestor(target, other)) Replace(target, other.DeepClone());
-                    break;
-                default:
-                    if (target.Parent is JsonArray array) array.Add(target.DeepClone());
-                    else Replace(target, new JsonArray(target.DeepClone(), target.DeepClone()));
-                    break;
-            }
-        }
-
-        return Encoding.UTF8.GetBytes(root.ToJsonString(new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
-    }
-
-    private static void Collect(JsonNode? node, List<JsonNode> nodes)
-    {
-        if (node is null) return;
-        nodes.Add(node);
-        if (node is JsonObject obj) foreach (var (_, child) in obj) Collect(child, nodes);
-        else if (node is JsonArray arr) foreach (var child in arr) Collect(child, nodes);
-    }
-
-    private static bool IsAncestor(JsonNode ancestor, JsonNode node)
-    {
-        for (var p = node.Parent; p is not null; p = p.Parent)
-        {
-            if (ReferenceEquals(p, ancestor)) return true;
-        }
-
-        return false;
-    }
-
-    private static void Replace(JsonNode target, JsonNode? value)
-    {
-        switch (target.Parent)
-        {
-            case JsonObject obj:
-                obj[target.GetPropertyName()] = value;
-                break;
-            case JsonArray arr:
-                arr[target.GetElementIndex()] = value;
-                break;
+            case Mutation.Unchanged:
+                return original;
+            default:
+                return PayloadMutator.Mutate(random, Enum.Parse<PayloadMutation>(mutation.ToString()), original, corpus);
         }
     }
 }

@@ -168,6 +168,7 @@ public static class BenchRun
     private static async Task WaitForCompletedAsync(IJobQueue queue, string name, int total)
     {
         var deadline = Stopwatch.StartNew();
+        using var poll = new PeriodicTimer(TimeSpan.FromMilliseconds(1));
         while (true)
         {
             var stats = (await queue.GetStatsAsync()).FirstOrDefault(s => s.Queue == name);
@@ -181,7 +182,7 @@ public static class BenchRun
 
             if (deadline.Elapsed > TimeSpan.FromMinutes(1))
                 throw new TimeoutException($"Queue {name}: only {completed} of {total} jobs completed in storage a minute after the handler ran them all.");
-            await Task.Delay(1);
+            await poll.WaitForNextTickAsync();
         }
     }
 

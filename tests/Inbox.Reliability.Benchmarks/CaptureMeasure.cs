@@ -311,10 +311,11 @@ public sealed class EndToEndRecorder
     public async Task<bool> WaitAsync(string tag, int count, TimeSpan timeout)
     {
         var clock = Stopwatch.StartNew();
+        using var poll = new PeriodicTimer(TimeSpan.FromMilliseconds(5));
         while (Count(tag) < count)
         {
             if (clock.Elapsed > timeout) return false;
-            await Task.Delay(5);
+            await poll.WaitForNextTickAsync();
         }
 
         return true;

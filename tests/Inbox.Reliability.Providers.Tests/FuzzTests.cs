@@ -1,7 +1,6 @@
 using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Inbox.Reliability.Events;
+using Inbox.Reliability.Testing;
 using Xunit.Abstractions;
 using static Inbox.Reliability.Providers.Tests.TestSupport;
 
@@ -17,21 +16,13 @@ public class FuzzTests(ITestOutputHelper output)
     private static readonly int Seed = int.TryParse(Environment.GetEnvironmentVariable("INBOX_FUZZ_SEED"), out var seed) ? seed : 20260101;
     private static readonly int Iterations = int.TryParse(Environment.GetEnvironmentVariable("INBOX_FUZZ_ITERATIONS"), out var n) && n > 0 ? n : 12_000;
 
-    private static readonly string[] Tokens =
-    [
-        "{", "}", "[", "]", ",", ":", "\"", "\\", "null", "true", "false", "0", "-1", "1e999", "-1e999", "18446744073709551616", "0.5",
-        "\\ud83d", "\\udc00", "\\u0000", "\"\\ud800\"", "{\"low\":-1,\"high\":-1}", "\"@g.us\"", "\"\"", "[]", "{}", "\u00e9", "\U0001F600",
-        "\"messages\"", "\"statuses\"", "\"ids\"", "\"type\"", "\"event\"", "\"payload\"", "\"data\"", "\"key\"",
-    ];
-
-    private enum Mutation { ByteFlip, Truncate, Insert, Delete, Splice, Structure, EscapeInjection }
-
     [Fact]
     public void Mutated_fixtures_parse_into_events_or_throw_only_WebhookParseException()
     {
         output.WriteLine($"Fuzz seed: {Seed}, iterations: {Iterations}");
         var random = new Random(Seed);
         var fixtures = AllFixtures().Select(f => (f.Provider, Body: Fixture(f.Provider, f.Name))).Concat(ComposedCorpus()).ToArray();
+        var corpus = fixtures.Select(f => f.Body).ToArray();
         var adapters = new Dictionary<string, IWebhookProvider>
         {
             ["meta-cloud"] = MetaAdapter(), ["z-api"] = ZApiAdapter(), ["evolution"] = EvolutionAdapter(), ["waha"] = WahaAdapter(), ["w-api"] = WApiAdapter(),
@@ -40,14 +31,14 @@ public class FuzzTests(ITestOutputHelper output)
         var parsed = 0;
         var rejected = 0;
         var events = 0;
-        var perMutation = new Dictionary<Mutation, int>();
+        var perMutation = new Dictionary<PayloadMutation, int>();
 
         for (var i = 0; i < Iterations; i++)
         {
             var (folder, original) = fixtures[random.Next(fixtures.Length)];
-            var mutation = (Mutation)random.Next(Enum.GetValues<Mutation>().Length);
+            var mutation = (PayloadMutation)random.Next(Enum.GetValues<PayloadMutation>().Length);
             perMutation[mutation] = perMutation.GetValueOrDefault(mutation) + 1;
-            var body = Mutate(random, mutation, original, fixtures);
+            var body = PayloadMutator.Mutate(random, mutation, original, corpus);
 
             // Mostly the fixture's own adapter; sometimes another one.
             var adapter = adapters[random.Next(5) == 0 ? folders[random.Next(folders.Length)] : folder];
@@ -102,130 +93,5 @@ public class FuzzTests(ITestOutputHelper output)
         yield return ("z-api", Encoding.UTF8.GetBytes("""{"type":"ReceivedCallback","messageId":"R1","phone":"5511999990001","fromMe":false,"momment":1767290000000,"isEdit":true,"reaction":{"value":"❤️","referencedMessage":{"messageId":"O1"}},"contact":{"displayName":"B","vCard":"BEGIN:VCARD\nTEL;waid=55:+55\nEND:VCARD","phones":["55"]}}"""));
         yield return ("evolution", Encoding.UTF8.GetBytes("""{"event":"messages.upsert","instance":"x","sender":"5511999990000@s.whatsapp.net","data":[{"key":{"remoteJid":"81000000000001@lid","remoteJidAlt":"5511999990001@s.whatsapp.net","addressingMode":"lid","fromMe":false,"id":"E1"},"pushName":"Ana","message":{"documentWithCaptionMessage":{"message":{"documentMessage":{"url":"https://mmg.whatsapp.net/x","mimetype":"application/pdf","fileName":"a.pdf","caption":"c","fileLength":{"low":705032704,"high":1,"unsigned":true},"fileSha256":{"0":1,"1":2}}}}},"contextInfo":{"stanzaId":"O1"},"messageType":"documentWithCaptionMessage","messageTimestamp":{"low":1767290000,"high":0,"unsigned":false}},{"key":{"remoteJid":"120363025246125486@g.us","participant":"81000000000002@lid","participantAlt":"5511999990002@s.whatsapp.net","fromMe":false,"id":"E2"},"message":{"contactsArrayMessage":{"contacts":[{"displayName":"B","vcard":"BEGIN:VCARD\nitem1.TEL;waid=55:+55\nEND:VCARD"}]}},"messageType":"contactsArrayMessage","messageTimestamp":1767290001}]}"""));
         yield return ("waha", Encoding.UTF8.GetBytes("""{"id":"evt_1","timestamp":1767290230000,"event":"message.ack","session":"s","payload":{"id":"true_120363025246125486@g.us_X_5511999990000@c.us","from":"120363025246125486@g.us","to":"120363025246125486@g.us","participant":"5511999990002@c.us","fromMe":true,"ack":-1,"ackName":"ERROR"}}"""));
-    }
-
-    private static byte[] Mutate(Random random, Mutation mutation, byte[] original, (string Provider, byte[] Body)[] fixtures)
-    {
-        var bytes = original.ToList();
-        switch (mutation)
-        {
-            case Mutation.ByteFlip:
-                for (var n = random.Next(1, 9); n > 0; n--) bytes[random.Next(bytes.Count)] ^= (byte)random.Next(1, 256);
-                break;
-            case Mutation.Truncate:
-                return original[..random.Next(original.Length)];
-            case Mutation.Insert:
-                var insert = random.Next(3) == 0
-                    ? Enumerable.Range(0, random.Next(1, 6)).Select(_ => (byte)random.Next(256)).ToArray()
-                    : Encoding.UTF8.GetBytes(Tokens[random.Next(Tokens.Length)]);
-                bytes.InsertRange(random.Next(bytes.Count + 1), insert);
-                break;
-            case Mutation.Delete:
-                var start = random.Next(bytes.Count);
-                bytes.RemoveRange(start, Math.Min(bytes.Count - start, random.Next(1, 40)));
-                break;
-            case Mutation.Splice:
-                var other = fixtures[random.Next(fixtures.Length)].Body;
-                return original[..random.Next(original.Length)].Concat(other[random.Next(other.Length)..]).ToArray();
-            case Mutation.Structure:
-                return MutateStructure(random, original);
-            case Mutation.EscapeInjection:
-                var quotes = bytes.Select((b, index) => (b, index)).Where(x => x.b == (byte)'"').Select(x => x.index).ToArray();
-                var at = quotes[random.Next(quotes.Length)] + 1;
-                bytes.InsertRange(at, Encoding.UTF8.GetBytes(random.Next(2) == 0 ? "\\ud83d" : "\\udc00x"));
-                break;
-        }
-
-        return bytes.ToArray();
-    }
-
-    /// <summary>Swaps, removes, duplicates or retypes a random node of the parsed fixture.</summary>
-    private static byte[] MutateStructure(Random random, byte[] original)
-    {
-        var root = JsonNode.Parse(original)!;
-        for (var n = random.Next(1, 4); n > 0; n--)
-        {
-            var nodes = new List<JsonNode>();
-            Collect(root, nodes);
-            var target = nodes[random.Next(nodes.Count)];
-            if (target.Parent is null) continue;
-            switch (random.Next(5))
-            {
-                case 0:
-                    Replace(target, RandomValue(random));
-                    break;
-                case 1:
-                    if (target.Parent is JsonObject parentObject) parentObject.Remove(target.GetPropertyName());
-                    else if (target.Parent is JsonArray parentArray) parentArray.Remove(target);
-                    break;
-                case 2:
-                    var other = nodes[random.Next(nodes.Count)];
-                    if (!IsAncestor(other, target) && !IsAncestor(target, other)) Replace(target, other.DeepClone());
-                    break;
-                case 3:
-                    if (target.Parent is JsonArray array) array.Add(target.DeepClone());
-                    else Replace(target, new JsonArray(target.DeepClone(), target.DeepClone()));
-                    break;
-                default:
-                    Replace(target, new JsonObject { ["low"] = random.Next(), ["high"] = random.Next(-2, 2), ["unsigned"] = random.Next(2) == 0 });
-                    break;
-            }
-        }
-
-        return Encoding.UTF8.GetBytes(root.ToJsonString(new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping, MaxDepth = 1024 }));
-    }
-
-    private static JsonNode? RandomValue(Random random) => random.Next(12) switch
-    {
-        0 => null,
-        1 => JsonValue.Create(long.MaxValue),
-        2 => JsonValue.Create(-random.Next()),
-        3 => JsonValue.Create(random.NextDouble() * 1e12),
-        4 => JsonValue.Create(""),
-        5 => JsonValue.Create(new string('A', random.Next(200, 2000))),
-        6 => JsonValue.Create(random.Next(2) == 0),
-        7 => new JsonObject(),
-        8 => new JsonArray(),
-        9 => JsonValue.Create("1767290000"),
-        10 => Nest(random.Next(1, 80)),
-        _ => JsonValue.Create(random.Next(3) switch { 0 => "120363000000000001@g.us", 1 => "81000000000001@lid", _ => "5511999990001:3@s.whatsapp.net" }),
-    };
-
-    private static JsonNode Nest(int depth)
-    {
-        JsonNode node = new JsonArray();
-        for (var i = 0; i < depth; i++) node = new JsonObject { ["x"] = node };
-        return node;
-    }
-
-    private static void Collect(JsonNode? node, List<JsonNode> nodes)
-    {
-        if (node is null) return;
-        nodes.Add(node);
-        if (node is JsonObject o) foreach (var (_, child) in o) Collect(child, nodes);
-        else if (node is JsonArray a) foreach (var child in a) Collect(child, nodes);
-    }
-
-    private static bool IsAncestor(JsonNode candidate, JsonNode node)
-    {
-        for (var current = node; current is not null; current = current.Parent)
-        {
-            if (ReferenceEquals(current, candidate)) return true;
-        }
-
-        return false;
-    }
-
-    private static void Replace(JsonNode target, JsonNode? value)
-    {
-        switch (target.Parent)
-        {
-            case JsonObject o:
-                o[target.GetPropertyName()] = value;
-                break;
-            case JsonArray a:
-                a[target.GetElementIndex()] = value;
-                break;
-        }
     }
 }
