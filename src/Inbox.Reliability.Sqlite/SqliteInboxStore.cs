@@ -81,7 +81,7 @@ internal sealed class SqliteInboxStore(SqliteJobStore jobs) : IInboxStore
         Body = withBody ? (byte[])reader.GetValue(12) : ReadOnlyMemory<byte>.Empty,
     };
 
-    public Task<IngestOutcome> SaveEventsAsync(long rawWebhookId, IReadOnlyList<InboxEvent> events, Func<long, InboxEvent, NewJob> dispatchJob, CancellationToken cancellationToken = default) =>
+    public Task<IngestOutcome> SaveEventsAsync(long rawWebhookId, IReadOnlyList<InboxEvent> events, Func<long, InboxEvent, EventFollowUp> followUp, CancellationToken cancellationToken = default) =>
         jobs.Writer.WriteAsync(context =>
         {
             var now = jobs.Now;
@@ -117,14 +117,22 @@ internal sealed class SqliteInboxStore(SqliteJobStore jobs) : IInboxStore
 
                 var seq = nextSeq++;
                 var id = (long)context.Command(
-                    "INSERT INTO inbox_events (provider, instance, seq, kind, external_id, dedupe_key, chat_id, sender_id, from_me, occurred_at, message_type, status, body, raw_id, created_at) " +
-                    "VALUES ($p, $i, $seq, $k, $x, $d, $c, $s, $f, $o, $m, $st, $b, $r, $now) RETURNING id")
+                    "INSERT INTO inbox_events (provider, instance, seq, kind, external_id, dedupe_key, chat_id, sender_id, from_me, occurred_at, message_type, status, body, raw_id, created_at, media_mime) " +
+                    "VALUES ($p, $i, $seq, $k, $x, $d, $c, $s, $f, $o, $m, $st, $b, $r, $now, $mm) RETURNING id")
                     .Set("$p", provider).Set("$i", instance).Set("$seq", seq).Set("$k", (int)e.Kind).Set("$x", e.ExternalId).Set("$d", e.DedupeKey)
                     .Set("$c", e.ChatId).Set("$s", e.SenderId).Set("$f", e.FromMe ? 1 : 0).Set("$o", e.OccurredAt.ToUnixTimeMilliseconds())
                     .Set("$m", (int)e.MessageType).Set("$st", e.Status is { } st ? (int)st : null).Set("$b", InboxEventSerializer.Serialize(e))
-                    .Set("$r", rawWebhookId).Set("$now", now).ExecuteScalar()!;
-                SqliteJobStore.InsertJob(context, dispatchJob(id, e), now);
-                stored.Add(new StoredInboxEvent(id, seq, rawWebhookId, e, EventDispatchStatus.Pending));
+                    .Set("$r", rawWebhookId).Set("$now", now).Set("$mm", e.Media?.MimeType).ExecuteScalar()!;
+                var next = followUp(id, e);
+                foreach (var job in next.Jobs) SqliteJobStore.InsertJob(context, job, now);
+                var media = EventMedia.None;
+                if (next.MediaPending)
+                {
+                    context.Command("UPDATE inbox_events SET media_status = 1, media_updated_at = $now WHERE id = $id").Set("$now", now).Set("$id", id).ExecuteNonQuery();
+                    media = new EventMedia(MediaStatus.Pending, MimeType: e.Media?.MimeType);
+                }
+
+                stored.Add(new StoredInboxEvent(id, seq, rawWebhookId, e, EventDispatchStatus.Pending) { CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(now), Media = media });
                 newStatus = InstanceStatusAfter(newStatus, e);
             }
 
@@ -161,11 +169,50 @@ internal sealed class SqliteInboxStore(SqliteJobStore jobs) : IInboxStore
         await using (connection.ConfigureAwait(false))
         {
             using var command = connection.CreateCommand();
-            command.CommandText = "SELECT id, seq, raw_id, body, dispatch_status FROM inbox_events WHERE id = $id";
+            command.CommandText = "SELECT id, seq, raw_id, body, dispatch_status, created_at, media_status, media_key, media_size, media_mime, media_sha256, media_error FROM inbox_events WHERE id = $id";
             command.Set("$id", id);
             using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             if (!reader.Read()) return null;
-            return new StoredInboxEvent(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), InboxEventSerializer.Deserialize(reader.GetString(3)), (EventDispatchStatus)reader.GetInt32(4));
+            return new StoredInboxEvent(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), InboxEventSerializer.Deserialize(reader.GetString(3)), (EventDispatchStatus)reader.GetInt32(4))
+            {
+                CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(5)),
+                Media = new EventMedia(
+                    (MediaStatus)reader.GetInt32(6),
+                    reader.IsDBNull(7) ? null : reader.GetString(7),
+                    reader.IsDBNull(8) ? null : reader.GetInt64(8),
+                    reader.IsDBNull(9) ? null : reader.GetString(9),
+                    reader.IsDBNull(10) ? null : reader.GetString(10),
+                    reader.IsDBNull(11) ? null : reader.GetString(11)),
+            };
+        }
+    }
+
+    public Task SetMediaAsync(long eventId, EventMedia media, NewJob? followUp, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(media);
+        return jobs.Writer.WriteAsync(context =>
+        {
+            var now = jobs.Now;
+            context.Command(
+                "UPDATE inbox_events SET media_status = $s, media_key = $k, media_size = $z, media_mime = COALESCE($m, media_mime), media_sha256 = $h, media_error = $e, media_updated_at = $now WHERE id = $id")
+                .Set("$s", (int)media.Status).Set("$k", media.Key).Set("$z", media.Size).Set("$m", media.MimeType).Set("$h", media.Sha256)
+                .Set("$e", media.Error is { Length: > 2000 } ? media.Error[..2000] : media.Error).Set("$now", now).Set("$id", eventId).ExecuteNonQuery();
+            if (followUp is not null) SqliteJobStore.InsertJob(context, followUp, now);
+            return true;
+        }, cancellationToken);
+    }
+
+    public async Task<IReadOnlyDictionary<MediaStatus, long>> CountMediaAsync(CancellationToken cancellationToken = default)
+    {
+        var connection = await jobs.OpenReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT media_status, count(*) FROM inbox_events WHERE media_status <> 0 GROUP BY media_status";
+            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var counts = new Dictionary<MediaStatus, long>();
+            while (reader.Read()) counts[(MediaStatus)reader.GetInt32(0)] = reader.GetInt64(1);
+            return counts;
         }
     }
 

@@ -96,5 +96,15 @@ internal static class SqliteMigrations
                 PRIMARY KEY (provider, instance)
             ) WITHOUT ROWID;
             """),
+        (3, "media", """
+            ALTER TABLE inbox_events ADD COLUMN media_status INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE inbox_events ADD COLUMN media_key TEXT NULL;
+            ALTER TABLE inbox_events ADD COLUMN media_size INTEGER NULL;
+            ALTER TABLE inbox_events ADD COLUMN media_mime TEXT NULL;
+            ALTER TABLE inbox_events ADD COLUMN media_sha256 TEXT NULL;
+            ALTER TABLE inbox_events ADD COLUMN media_error TEXT NULL;
+            ALTER TABLE inbox_events ADD COLUMN media_updated_at INTEGER NULL;
+            CREATE INDEX ix_inbox_events_media ON inbox_events (media_status) WHERE media_status IN (1, 3);
+            """),
     ];
 }

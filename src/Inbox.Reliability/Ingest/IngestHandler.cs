@@ -73,7 +73,7 @@ internal sealed class IngestHandler(IInboxStore store, IEnumerable<IWebhookProvi
             return store.MarkRawWebhookFailedAsync(raw.Id, ex.Message, cancellationToken);
         }
 
-        var saved = store.SaveEventsAsync(raw.Id, events, (id, e) => DispatchJob(id, e, maxAttempts, now), cancellationToken);
+        var saved = store.SaveEventsAsync(raw.Id, events, (id, e) => new EventFollowUp([DispatchJob(id, e, maxAttempts, now)], false), cancellationToken);
         return ReportAsync(raw, saved);
     }
 

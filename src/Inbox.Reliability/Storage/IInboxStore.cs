@@ -28,16 +28,26 @@ public interface IInboxStore
 
     /// <summary>
     /// In one transaction: stores the events of a raw webhook (an event whose dedupe key exists is a duplicate: not stored,
-    /// reported), gives each new event the next sequence number of its instance, enqueues the job built by
-    /// <paramref name="dispatchJob"/> for each new event, updates the instance, and marks the raw webhook ingested.
+    /// reported), gives each new event the next sequence number of its instance, enqueues the jobs that
+    /// <paramref name="followUp"/> gives for each new event (called with the new event's id; its media status set to
+    /// <see cref="MediaStatus.Pending"/> when it says so), updates the instance, and marks the raw webhook ingested.
     /// </summary>
-    Task<IngestOutcome> SaveEventsAsync(long rawWebhookId, IReadOnlyList<InboxEvent> events, Func<long, InboxEvent, NewJob> dispatchJob, CancellationToken cancellationToken = default);
+    Task<IngestOutcome> SaveEventsAsync(long rawWebhookId, IReadOnlyList<InboxEvent> events, Func<long, InboxEvent, EventFollowUp> followUp, CancellationToken cancellationToken = default);
 
     /// <summary>Marks a raw webhook that is still captured failed with the reason (kept, reprocessable).</summary>
     Task MarkRawWebhookFailedAsync(long id, string reason, CancellationToken cancellationToken = default);
 
     /// <summary>Gets a stored event, or null.</summary>
     Task<StoredInboxEvent?> GetEventAsync(long id, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Records the state of an event's media (stored, failed, or still pending with the last error) and, in the same
+    /// transaction, enqueues <paramref name="followUp"/> when given (a redelivery of an event dispatched before its media).
+    /// </summary>
+    Task SetMediaAsync(long eventId, EventMedia media, NewJob? followUp, CancellationToken cancellationToken = default);
+
+    /// <summary>Counts events by media status (<see cref="MediaStatus.None"/> excluded).</summary>
+    Task<IReadOnlyDictionary<MediaStatus, long>> CountMediaAsync(CancellationToken cancellationToken = default);
 
     /// <summary>Records the dispatch outcome of an event.</summary>
     Task MarkEventDispatchAsync(long id, EventDispatchStatus status, string? error, CancellationToken cancellationToken = default);
@@ -166,7 +176,48 @@ public enum EventDispatchStatus
 /// <param name="RawWebhookId">The raw webhook it came from.</param>
 /// <param name="Event">The normalized event.</param>
 /// <param name="DispatchStatus">Its dispatch status.</param>
-public sealed record StoredInboxEvent(long Id, long Sequence, long RawWebhookId, InboxEvent Event, EventDispatchStatus DispatchStatus);
+public sealed record StoredInboxEvent(long Id, long Sequence, long RawWebhookId, InboxEvent Event, EventDispatchStatus DispatchStatus)
+{
+    /// <summary>When it was stored (ingested).</summary>
+    public DateTimeOffset CreatedAt { get; init; }
+
+    /// <summary>Its media's state: <see cref="MediaStatus.None"/> when it has no media or the media pipeline is off.</summary>
+    public EventMedia Media { get; init; } = EventMedia.None;
+}
+
+/// <summary>What ingest does after storing an event.</summary>
+/// <param name="Jobs">The jobs to enqueue with it (dispatch, media).</param>
+/// <param name="MediaPending">True when a media job was enqueued: the event's media starts <see cref="MediaStatus.Pending"/>.</param>
+public sealed record EventFollowUp(IReadOnlyList<NewJob> Jobs, bool MediaPending);
+
+/// <summary>Where an event's media is.</summary>
+public enum MediaStatus
+{
+    /// <summary>No media, or the media pipeline is not enabled.</summary>
+    None = 0,
+
+    /// <summary>Being downloaded (or waiting to retry).</summary>
+    Pending = 1,
+
+    /// <summary>Stored in the media store.</summary>
+    Stored = 2,
+
+    /// <summary>Failed for good; the event went on with a placeholder.</summary>
+    Failed = 3,
+}
+
+/// <summary>An event's media as stored.</summary>
+/// <param name="Status">Where it is.</param>
+/// <param name="Key">The media store key, once stored.</param>
+/// <param name="Size">The size in bytes, once stored.</param>
+/// <param name="MimeType">The MIME type.</param>
+/// <param name="Sha256">The SHA-256 (lowercase hex), once stored.</param>
+/// <param name="Error">Why it failed (or the last retryable error while pending).</param>
+public sealed record EventMedia(MediaStatus Status, string? Key = null, long? Size = null, string? MimeType = null, string? Sha256 = null, string? Error = null)
+{
+    /// <summary>No media.</summary>
+    public static EventMedia None { get; } = new(MediaStatus.None);
+}
 
 /// <summary>The connection state of an instance, as webhooks and checks report it.</summary>
 public enum InstanceStatus
