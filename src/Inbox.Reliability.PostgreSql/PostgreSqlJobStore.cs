@@ -89,13 +89,19 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
 
     internal string Schema => _schemaName;
 
+    /// <summary>This store's NOTIFY sender id: jobs other stores of this process insert with it do not wake this process twice.</summary>
+    internal string Sender => _sender;
+
+    /// <summary>The options this store was built with.</summary>
+    internal PostgreSqlStorageOptions Options => _options;
+
     /// <summary>How many enqueue groups were committed (each one round trip and one commit).</summary>
     internal long EnqueueGroups => _enqueues.Groups;
 
     /// <summary>How many completion groups were committed.</summary>
     internal long FinishGroups => _finishes.Groups;
 
-    private DateTimeOffset Now => _time.GetUtcNow().ToUniversalTime();
+    internal DateTimeOffset Now => _time.GetUtcNow().ToUniversalTime();
 
     private static NpgsqlDataSource BuildDataSource(string connectionString)
     {
@@ -393,7 +399,7 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
             tokens[i] = lease.Token;
             kinds[i] = (int)outcome.Kind;
             errors[i] = outcome.Error;
-            retryAts[i] = (outcome.RetryAt ?? now).ToUniversalTime();
+            retryAts[i] = (outcome.RetryAt ?? (outcome.Kind == JobOutcomeKind.Released ? DateTimeOffset.UnixEpoch : now)).ToUniversalTime(); // epoch: a release keeps the due time
             var keyed = !_claimedKeyed.TryRemove(lease.JobId, out var hasKey) || hasKey;
             if (keyed && outcome.Kind is JobOutcomeKind.Completed or JobOutcomeKind.Failed or JobOutcomeKind.Canceled) leaving.Add(lease.JobId);
         }
@@ -873,7 +879,7 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
     /// at once (they are dead too) so the next call reconnects instead of failing again. With <paramref name="retryConflicts"/>,
     /// a deadlock or serialization failure (the transaction was rolled back) is retried.
     /// </summary>
-    private async Task<T> WithConnectionAsync<T>(Func<NpgsqlConnection, Task<T>> work, CancellationToken cancellationToken, bool retryConflicts = false)
+    internal async Task<T> WithConnectionAsync<T>(Func<NpgsqlConnection, Task<T>> work, CancellationToken cancellationToken, bool retryConflicts = false)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -896,7 +902,7 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
         }
     }
 
-    private Task<T> InTransactionAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken) =>
+    internal Task<T> InTransactionAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken) =>
         WithConnectionAsync(async connection =>
         {
             var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken).ConfigureAwait(false);

@@ -107,7 +107,7 @@ internal sealed class Sql
                 UPDATE {S}.jobs j SET
                     status = CASE i.kind WHEN 0 THEN 2 WHEN 2 THEN 3 WHEN 3 THEN 4 ELSE 0 END,
                     finished_at = CASE WHEN i.kind IN (0, 2, 3) THEN $6 ELSE j.finished_at END,
-                    run_at = CASE WHEN i.kind = 1 THEN i.retry_at ELSE j.run_at END,
+                    run_at = CASE WHEN i.kind = 1 OR (i.kind = 4 AND i.retry_at > j.run_at) THEN i.retry_at ELSE j.run_at END,
                     last_error = CASE WHEN i.kind IN (1, 2, 3) THEN i.error ELSE j.last_error END,
                     attempts = CASE WHEN i.kind = 4 THEN j.attempts - 1 ELSE j.attempts END,
                     lease_token = CASE WHEN i.kind = 4 THEN j.lease_token + 1 ELSE j.lease_token END,

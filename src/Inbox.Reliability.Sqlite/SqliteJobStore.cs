@@ -158,12 +158,13 @@ internal sealed class SqliteJobStore : IJobStore, IDisposable
                 JobOutcomeKind.Retry => "status = 0, run_at = $runAt, last_error = $e, lease_expires_at = NULL",
                 JobOutcomeKind.Failed => "status = 3, finished_at = $now, last_error = $e, lease_expires_at = NULL",
                 JobOutcomeKind.Canceled => "status = 4, finished_at = $now, last_error = $e, lease_expires_at = NULL",
-                JobOutcomeKind.Released => "status = 0, attempts = attempts - 1, lease_expires_at = NULL, lease_token = lease_token + 1",
+                JobOutcomeKind.Released => "status = 0, attempts = attempts - 1, lease_expires_at = NULL, lease_token = lease_token + 1, run_at = max(run_at, $runAt)",
                 _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome.Kind, "Unknown outcome."),
             };
             var command = context.Command("UPDATE inbox_jobs SET " + set + " WHERE id = $id AND lease_token = $t AND status = 1 AND lease_expires_at > $now RETURNING queue, key, attempts, started_at, lease_owner")
                 .Set("$id", lease.JobId).Set("$t", lease.Token).Set("$now", now);
             if (outcome.Kind == JobOutcomeKind.Retry) command.Set("$runAt", (outcome.RetryAt ?? DateTimeOffset.FromUnixTimeMilliseconds(now)).ToUnixTimeMilliseconds());
+            if (outcome.Kind == JobOutcomeKind.Released) command.Set("$runAt", outcome.RetryAt?.ToUnixTimeMilliseconds() ?? 0); // 0: keep the due time
             if (outcome.Kind is JobOutcomeKind.Retry or JobOutcomeKind.Failed or JobOutcomeKind.Canceled) command.Set("$e", outcome.Error);
 
             string queue;

@@ -301,6 +301,28 @@ public abstract class JobStoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_release_with_a_due_time_holds_the_job_and_its_key_until_then_without_counting_an_attempt()
+    {
+        var id = (await Enqueue(key: "K")).Id;
+        var behind = (await Enqueue(key: "K")).Id;
+        var other = (await Enqueue()).Id;
+        var job = Assert.Single(await Claim(max: 1));
+        Assert.Equal(id, job.Lease.JobId);
+        Assert.True(await Store.FinishAsync(job.Lease, new JobOutcome(JobOutcomeKind.Released, null, Time.GetUtcNow() + TimeSpan.FromSeconds(2))));
+        var info = (await Store.GetJobAsync(id))!;
+        Assert.Equal((JobStatus.Pending, 0), (info.Status, info.Attempts));
+        Assert.Empty(await Store.GetAttemptsAsync(id));
+
+        // Not due yet: neither it nor the job behind it in its key is claimable; other keys are.
+        Assert.Equal([other], Ids(await Claim()));
+        Time.Advance(TimeSpan.FromSeconds(2));
+        var again = Assert.Single(await Claim());
+        Assert.Equal((id, 1), (again.Lease.JobId, again.Attempt));
+        Assert.True(await Store.FinishAsync(again.Lease, JobOutcome.Completed));
+        Assert.Equal([behind], Ids(await Claim()));
+    }
+
+    [Fact]
     public async Task Attempt_history_records_when_outcome_and_error()
     {
         var id = (await Enqueue(maxAttempts: 3)).Id;

@@ -107,8 +107,12 @@ public sealed class InboxPipelineOptions
     /// </summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>How inbound media is downloaded (once a media store is configured) and how long a chat waits for it.</summary>
+    public Media.InboxMediaOptions Media { get; } = new();
+
     internal IEnumerable<string> Validate()
     {
+        foreach (var error in Media.Validate()) yield return error;
         if (MaxBodyBytes < 1) yield return $"AddWebhookPipeline: MaxBodyBytes must be positive (was {MaxBodyBytes}).";
         if (RetryAfter < TimeSpan.FromSeconds(1)) yield return $"AddWebhookPipeline: RetryAfter must be at least 1 second (was {RetryAfter}).";
         if (IngestConcurrency is < 1 or > 1024) yield return $"AddWebhookPipeline: IngestConcurrency must be between 1 and 1024 (was {IngestConcurrency}).";
@@ -126,4 +130,7 @@ public static class InboxQueues
 
     /// <summary>Delivers events to the host's handlers; keyed by instance and chat.</summary>
     public const string Dispatch = "inbox.dispatch";
+
+    /// <summary>Downloads inbound media into the media store; one job per event with media.</summary>
+    public const string Media = "inbox.media";
 }

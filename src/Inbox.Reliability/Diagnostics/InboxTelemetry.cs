@@ -27,5 +27,7 @@ public static class InboxTelemetry
     internal static readonly Counter<long> EventsIngested = Meter.CreateCounter<long>("inbox.events.ingested", "{event}", "Events stored by ingest");
     internal static readonly Counter<long> EventDuplicates = Meter.CreateCounter<long>("inbox.events.duplicates", "{event}", "Events whose dedupe key was already stored");
     internal static readonly Counter<long> EventsDispatched = Meter.CreateCounter<long>("inbox.events.dispatched", "{event}", "Events delivered to every handler");
+    internal static readonly Counter<long> MediaBytes = Meter.CreateCounter<long>("inbox.media.bytes", "By", "Media bytes written to the media store");
+    internal static readonly Counter<long> MediaFailed = Meter.CreateCounter<long>("inbox.media.failed", "{media}", "Media that failed for good (the event went on with a placeholder)");
     internal static readonly Histogram<double> StartDelay = Meter.CreateHistogram<double>("inbox.jobs.start_delay", "s", "From when a job was due to when its attempt started");
 }

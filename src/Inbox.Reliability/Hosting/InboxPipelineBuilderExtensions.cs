@@ -2,6 +2,7 @@ using Inbox.Reliability.Capture;
 using Inbox.Reliability.Dispatch;
 using Inbox.Reliability.Ingest;
 using Inbox.Reliability.Jobs;
+using Inbox.Reliability.Media;
 using Inbox.Reliability.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -24,7 +25,7 @@ public static class InboxPipelineBuilderExtensions
         var options = builder.Services.AddOptions<InboxPipelineOptions>();
         if (configure is not null) options.Configure(configure);
 
-        // The queues' settings follow the pipeline options as configured so far (every call's configure applied).
+        // One marker holds the queues' options, so later calls (and UseMediaStore) can re-apply every configure.
         var marker = (PipelineMarker?)builder.Services.FirstOrDefault(d => d.ServiceType == typeof(PipelineMarker))?.ImplementationInstance;
         if (marker is null)
         {
@@ -43,12 +44,27 @@ public static class InboxPipelineBuilderExtensions
         }
 
         if (configure is not null) marker.Configures.Add(configure);
-        var current = new InboxPipelineOptions();
-        foreach (var apply in marker.Configures) apply(current);
-        marker.Ingest!.Concurrency = current.IngestConcurrency;
-        marker.Dispatch!.Concurrency = current.DispatchConcurrency;
-        marker.Dispatch.MaxAttempts = current.DispatchMaxAttempts;
-        marker.Ingest.LeaseDuration = marker.Dispatch.LeaseDuration = current.LeaseDuration;
+        marker.Apply();
+        return builder;
+    }
+
+    /// <summary>
+    /// Uses a media store and turns media downloads on: each inbound message with media gets a download job (queue
+    /// <c>inbox.media</c>) that streams the file from its provider into the store, and dispatch holds the chat behind it for
+    /// up to <c>Media.DispatchWait</c>. <c>UseFileSystemMediaStore</c> and <c>UseS3MediaStore</c> call this; call it directly
+    /// for a store of your own. The first store registered wins.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="store">Builds the store (a singleton).</param>
+    public static IInboxReliabilityBuilder UseMediaStore(this IInboxReliabilityBuilder builder, Func<IServiceProvider, IMediaStore> store)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(store);
+        builder.Services.TryAddSingleton(store);
+        builder.AddWebhookPipeline();
+        var marker = (PipelineMarker)builder.Services.First(d => d.ServiceType == typeof(PipelineMarker)).ImplementationInstance!;
+        if (marker.Media is null) builder.AddJobHandler<MediaDownloadHandler>(InboxQueues.Media, o => marker.Media = o);
+        marker.Apply();
         return builder;
     }
 
@@ -88,6 +104,25 @@ public static class InboxPipelineBuilderExtensions
         public JobHandlerOptions? Ingest { get; set; }
 
         public JobHandlerOptions? Dispatch { get; set; }
+
+        public JobHandlerOptions? Media { get; set; }
+
+        /// <summary>The queues' settings follow the pipeline options as configured so far (every call's configure applied).</summary>
+        public void Apply()
+        {
+            var current = new InboxPipelineOptions();
+            foreach (var apply in Configures) apply(current);
+            Ingest!.Concurrency = current.IngestConcurrency;
+            Dispatch!.Concurrency = current.DispatchConcurrency;
+            Dispatch.MaxAttempts = current.DispatchMaxAttempts;
+            Ingest.LeaseDuration = Dispatch.LeaseDuration = current.LeaseDuration;
+            if (Media is null) return;
+            Media.Concurrency = current.Media.Concurrency;
+            Media.MaxAttempts = current.Media.MaxAttempts;
+            Media.Timeout = current.Media.AttemptTimeout;
+            Media.LeaseDuration = current.LeaseDuration;
+            Media.Prefetch = current.Media.Concurrency;
+        }
     }
 
     private sealed class PipelineValidator(IServiceProvider services, IOptions<InboxPipelineOptions> options) : IInboxConfigurationValidator

@@ -5,6 +5,7 @@ using Inbox.Reliability.Capture;
 using Inbox.Reliability.Diagnostics;
 using Inbox.Reliability.Events;
 using Inbox.Reliability.Jobs;
+using Inbox.Reliability.Media;
 using Inbox.Reliability.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -22,9 +23,12 @@ namespace Inbox.Reliability.Ingest;
 /// and it has already submitted every older one of the instance; a save of a webhook no longer captured is a no-op. So an
 /// instance's events reach dispatch in arrival order while ingest jobs run in parallel, and a burst is parsed in batches.
 /// </remarks>
-internal sealed class IngestHandler(IInboxStore store, IEnumerable<IWebhookProvider> providers, QueueSignals signals, TimeProvider time, IOptions<InboxPipelineOptions> options, ILogger<IngestHandler> logger)
+internal sealed class IngestHandler(IInboxStore store, IEnumerable<IWebhookProvider> providers, QueueSignals signals, TimeProvider time, IOptions<InboxPipelineOptions> options, ILogger<IngestHandler> logger, IServiceProvider services)
     : IJobHandler
 {
+    /// <summary>Media is downloaded only when a media store is configured; otherwise references stay in the events as they came.</summary>
+    private readonly bool _mediaEnabled = services.GetService(typeof(IMediaStore)) is not null;
+
     private const int BatchSize = 200;
 
     public async Task HandleAsync(JobContext job, CancellationToken cancellationToken)
@@ -73,8 +77,14 @@ internal sealed class IngestHandler(IInboxStore store, IEnumerable<IWebhookProvi
             return store.MarkRawWebhookFailedAsync(raw.Id, ex.Message, cancellationToken);
         }
 
-        var saved = store.SaveEventsAsync(raw.Id, events, (id, e) => new EventFollowUp([DispatchJob(id, e, maxAttempts, now)], false), cancellationToken);
+        var saved = store.SaveEventsAsync(raw.Id, events, (id, e) => FollowUp(id, e, maxAttempts, now), cancellationToken);
         return ReportAsync(raw, saved);
+    }
+
+    private EventFollowUp FollowUp(long id, InboxEvent e, int maxAttempts, DateTimeOffset now)
+    {
+        if (_mediaEnabled && HasMedia(e)) return new EventFollowUp([MediaJob(id, options.Value.Media.MaxAttempts, now), DispatchJob(id, e, maxAttempts, now)], true);
+        return new EventFollowUp([DispatchJob(id, e, maxAttempts, now)], false);
     }
 
     private async Task ReportAsync(StoredRawWebhook raw, Task<IngestOutcome> saved)
@@ -89,6 +99,7 @@ internal sealed class IngestHandler(IInboxStore store, IEnumerable<IWebhookProvi
         }
 
         if (outcome.Stored.Count > 0) signals.Set(InboxQueues.Dispatch);
+        if (_mediaEnabled && outcome.Stored.Any(e => e.Media.Status == MediaStatus.Pending)) signals.Set(InboxQueues.Media);
     }
 
     /// <summary>Dispatch keeps per-chat order: the ordering key is the instance and the chat (the instance alone for events without a chat).</summary>
@@ -100,6 +111,23 @@ internal sealed class IngestHandler(IInboxStore store, IEnumerable<IWebhookProvi
         null,
         maxAttempts,
         0);
+
+    /// <summary>A media download job for a stored event.</summary>
+    internal static NewJob MediaJob(long eventId, int maxAttempts, DateTimeOffset now) => new(
+        InboxQueues.Media, eventId.ToString(CultureInfo.InvariantCulture), null, now, "media:" + eventId.ToString(CultureInfo.InvariantCulture), maxAttempts, 0);
+
+    /// <summary>A second delivery of an event whose media ended after the event went out without it; same chat key, so in order.</summary>
+    internal static NewJob MediaUpdateJob(long eventId, InboxEvent inboxEvent, int maxAttempts, DateTimeOffset now) =>
+        DispatchJob(eventId, inboxEvent, maxAttempts, now) with
+        {
+            Payload = eventId.ToString(CultureInfo.InvariantCulture) + MediaUpdateSuffix,
+            DedupeKey = "media-update:" + eventId.ToString(CultureInfo.InvariantCulture),
+        };
+
+    internal const string MediaUpdateSuffix = ":media";
+
+    /// <summary>True for a message whose media the pipeline downloads.</summary>
+    internal static bool HasMedia(InboxEvent inboxEvent) => inboxEvent.Kind == InboxEventKind.Message && inboxEvent.Media is not null;
 
     private static string ContentHash(InboxEvent inboxEvent) =>
         Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(InboxEventSerializer.Serialize(inboxEvent))))[..16].ToLowerInvariant();

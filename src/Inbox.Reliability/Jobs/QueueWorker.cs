@@ -310,6 +310,7 @@ internal sealed class QueueWorker : BackgroundService
         var reason = running.Reason;
         if (reason == StopReason.LeaseLost) return null;
         if (error is null) return JobOutcome.Completed;
+        if (error is JobSnoozedException snooze && reason == StopReason.None && !running.TimedOut) return new JobOutcome(JobOutcomeKind.Released, null, snooze.Until);
 
         switch (reason)
         {
@@ -337,7 +338,9 @@ internal sealed class QueueWorker : BackgroundService
             return new JobOutcome(JobOutcomeKind.Failed, message);
         }
 
-        var retryAt = _time.GetUtcNow() + _options.Backoff.DelayFor(job.Attempt, Random.Shared.NextDouble());
+        var backoff = _options.Backoff.DelayFor(job.Attempt, Random.Shared.NextDouble());
+        if (error is JobRetryLaterException later && later.Delay > backoff) backoff = later.Delay;
+        var retryAt = _time.GetUtcNow() + backoff;
         Log.JobRetrying(_logger, job.Lease.JobId, Queue, job.Attempt, job.MaxAttempts, retryAt, error);
         return new JobOutcome(JobOutcomeKind.Retry, message, retryAt);
     }
@@ -392,7 +395,7 @@ internal sealed class QueueWorker : BackgroundService
 
         // A keyed job that left the key lets the next job of that key become claimable.
         if (job.Key is not null && outcome.Kind != JobOutcomeKind.Retry) _signal.Set();
-        if (outcome.Kind == JobOutcomeKind.Retry) WakeAt(outcome.RetryAt);
+        if (outcome.Kind is JobOutcomeKind.Retry or JobOutcomeKind.Released) WakeAt(outcome.RetryAt);
     }
 
     /// <summary>Wakes the worker when a retry is due, so an idle worker does not wait for its next poll to run it.</summary>

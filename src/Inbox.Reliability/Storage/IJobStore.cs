@@ -129,7 +129,11 @@ public enum JobOutcomeKind
     /// <summary>Canceled while running.</summary>
     Canceled = 3,
 
-    /// <summary>Given back unfinished (graceful shutdown): pending again at once, the attempt not counted, no attempt recorded.</summary>
+    /// <summary>
+    /// Given back unfinished (graceful shutdown, or put back on purpose): pending again at <see cref="JobOutcome.RetryAt"/>
+    /// when it is later than the job's due time, else at once; the attempt not counted, no attempt recorded; a keyed job
+    /// stays its key's head.
+    /// </summary>
     Released = 4,
 }
 
