@@ -1,3 +1,5 @@
+using Inbox.Reliability.Providers.Media;
+
 namespace Inbox.Reliability.Providers;
 
 /// <summary>Meta WhatsApp Cloud API settings. Set through <c>AddMetaCloudApi(o => ...)</c>.</summary>
@@ -6,7 +8,7 @@ namespace Inbox.Reliability.Providers;
 /// <see cref="InstanceAppSecrets"/>, then <see cref="AppSecret"/>; the verify token likewise
 /// (<see cref="Events.WebhookChallengeRequest.VerifyToken"/>, <see cref="InstanceVerifyTokens"/>, <see cref="VerifyToken"/>).
 /// </remarks>
-public sealed class MetaCloudApiOptions
+public sealed class MetaCloudApiOptions : IMediaHttpOptions
 {
     /// <summary>
     /// The Meta app's secret (App settings &gt; Basic), which signs every webhook in <c>X-Hub-Signature-256</c>.
@@ -30,6 +32,25 @@ public sealed class MetaCloudApiOptions
     /// </summary>
     public bool AllowUnsignedWebhooks { get; set; }
 
+    /// <summary>
+    /// The access token that downloads media (a system user token with <c>whatsapp_business_messaging</c>): sent as
+    /// <c>Authorization: Bearer</c> to <c>GET /{media-id}</c> and to the media URL it returns. Used by instances without
+    /// their own in <see cref="InstanceAccessTokens"/>. Null: media downloads fail (not retried) until one is set.
+    /// </summary>
+    public string? AccessToken { get; set; }
+
+    /// <summary>Access tokens per instance, for hosts that serve several WhatsApp Business accounts.</summary>
+    public IDictionary<string, string> InstanceAccessTokens { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>The Graph API base, version included. Default <c>https://graph.facebook.com/v21.0</c>.</summary>
+    public Uri GraphApiBaseUrl { get; set; } = new("https://graph.facebook.com/v21.0");
+
+    /// <summary>How long one media request may wait for the response headers. Default 60 seconds.</summary>
+    public TimeSpan MediaRequestTimeout { get; set; } = MediaHttpDefaults.RequestTimeout;
+
+    /// <summary>How long a media download may wait for the next bytes of the body before it gives up (retryable). Default 60 seconds.</summary>
+    public TimeSpan MediaReadIdleTimeout { get; set; } = MediaHttpDefaults.ReadIdleTimeout;
+
     internal IEnumerable<string> Validate()
     {
         const string method = "AddMetaCloudApi";
@@ -39,6 +60,10 @@ public sealed class MetaCloudApiOptions
         if (VerifyToken is not null && string.IsNullOrWhiteSpace(VerifyToken)) yield return $"{method}: VerifyToken is empty; set the token typed in the app's webhook settings, or leave it null.";
         foreach (var error in ValidateEntries(method, nameof(InstanceAppSecrets), InstanceAppSecrets)) yield return error;
         foreach (var error in ValidateEntries(method, nameof(InstanceVerifyTokens), InstanceVerifyTokens)) yield return error;
+        if (AccessToken is not null && string.IsNullOrWhiteSpace(AccessToken)) yield return $"{method}: AccessToken is empty; set the token that downloads media, or leave it null.";
+        foreach (var error in ValidateEntries(method, nameof(InstanceAccessTokens), InstanceAccessTokens)) yield return error;
+        foreach (var error in MediaHttpDefaults.ValidateUrl(method, nameof(GraphApiBaseUrl), GraphApiBaseUrl, required: true)) yield return error;
+        foreach (var error in MediaHttpDefaults.Validate(method, this)) yield return error;
     }
 
     internal static IEnumerable<string> ValidateEntries(string method, string name, IDictionary<string, string> entries)
