@@ -13,6 +13,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 [ -n "${INBOX_TEST_POSTGRES:-}" ] || bash tests/Inbox.Reliability.PostgreSql.Tests/ensure-postgresql.sh # PostgreSQL for its tests
+bash tests/Inbox.Reliability.S3.Tests/ensure-fauxqs.sh # Node 24 + fauxqs, the S3-compatible server of the S3 tests (npm, into ~/.cache/inbox-fauxqs)
 status=0
 dotnet test Inbox.Reliability.sln "$@" 2>&1 | tee "$log" || status=$?
 

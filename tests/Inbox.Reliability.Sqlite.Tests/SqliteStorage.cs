@@ -49,3 +49,8 @@ public sealed class SqliteWebhookPipelineConformance : WebhookPipelineConformanc
 {
     protected override IStorageUnderTest CreateStorage() => new SqliteStorage();
 }
+
+public sealed class SqliteMediaPipelineConformance : MediaPipelineConformanceTests
+{
+    protected override IStorageUnderTest CreateStorage() => new SqliteStorage();
+}

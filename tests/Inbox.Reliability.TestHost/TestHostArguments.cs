@@ -27,6 +27,10 @@ public sealed class TestHostArguments
           --heartbeat-ms <n>      lease renewal interval in ms (default 500)
           --reaper-ms <n>         expired-lease reaper interval in ms (default 500)
           --worker <name>         the worker (lease owner) name (default machine:pid)
+          --media-root <path>     webhooks mode: download media into a file-system media store in this folder;
+                                  the handler log line then ends with the media status and key
+          --media-max-mb <n>      webhooks mode: the media size limit in MB (default 100)
+          --media-wait-ms <n>     webhooks mode: how long a chat waits for a pending media (default 30000)
           --running-dir <path>    keyed jobs hold a marker file per key there while their handler runs; a second
                                   handler of the same key at once (in any process) appends to overlaps.log there
         """;
@@ -61,6 +65,12 @@ public sealed class TestHostArguments
 
     public string? Worker { get; private set; }
 
+    public string? MediaRoot { get; private set; }
+
+    public int MediaMaxMegabytes { get; private set; } = 100;
+
+    public TimeSpan MediaWait { get; private set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Parses the arguments; throws <see cref="ArgumentException"/> naming every problem.</summary>
     public static TestHostArguments Parse(IReadOnlyList<string> args)
     {
@@ -93,6 +103,9 @@ public sealed class TestHostArguments
                 case "--heartbeat-ms": parsed.Heartbeat = TimeSpan.FromMilliseconds(Int(name, value, 1, errors)); break;
                 case "--reaper-ms": parsed.ReaperInterval = TimeSpan.FromMilliseconds(Int(name, value, 1, errors)); break;
                 case "--worker": parsed.Worker = value; break;
+                case "--media-root": parsed.MediaRoot = value; break;
+                case "--media-max-mb": parsed.MediaMaxMegabytes = Int(name, value, 1, errors); break;
+                case "--media-wait-ms": parsed.MediaWait = TimeSpan.FromMilliseconds(Int(name, value, 0, errors)); break;
                 default: errors.Add($"Unknown argument {name}."); break;
             }
         }

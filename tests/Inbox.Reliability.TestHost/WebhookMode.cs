@@ -48,7 +48,13 @@ public static class WebhookMode
 
         // A short lease so a restarted host takes over the killed one's ingest and dispatch jobs quickly.
         inbox.AddZApi(o => o.WebhookSecret = ZApiSecret).AddEventHandler<LogEventHandler>()
-             .AddWebhookPipeline(o => o.LeaseDuration = arguments.Lease);
+             .AddWebhookPipeline(o =>
+             {
+                 o.LeaseDuration = arguments.Lease;
+                 o.Media.MaxBytes = arguments.MediaMaxMegabytes * 1024L * 1024;
+                 o.Media.DispatchWait = arguments.MediaWait;
+             });
+        if (arguments.MediaRoot is not null) inbox.UseFileSystemMediaStore(arguments.MediaRoot);
 
         await using var app = builder.Build();
         app.MapInboxWebhooks("/webhooks");
@@ -80,13 +86,18 @@ public static class WebhookMode
     }
 }
 
-/// <summary>Appends "externalId chatId" (chat "-" when none) to the handler log per delivery, flushed before returning.</summary>
+/// <summary>
+/// Appends "externalId chatId" (chat "-" when none) to the handler log per delivery, flushed before returning; for an
+/// event with media, " status key" follows ("-" for no key), and " update" for a media update.
+/// </summary>
 public sealed class LogEventHandler(HandlerLog log) : IInboxEventHandler
 {
     public Task HandleAsync(InboxEventContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
-        log.Append(context.Event.ExternalId + " " + (context.Event.ChatId ?? "-"));
+        var line = context.Event.ExternalId + " " + (context.Event.ChatId ?? "-");
+        if (context.Media.Status != Storage.MediaStatus.None) line += " " + context.Media.Status + " " + (context.Media.Key ?? "-") + (context.IsMediaUpdate ? " update" : "");
+        log.Append(line);
         return Task.CompletedTask;
     }
 }

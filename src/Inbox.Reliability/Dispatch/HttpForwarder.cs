@@ -55,10 +55,11 @@ internal sealed class HttpForwarder(HttpForwarderClient client, IOptions<HttpFor
     public async Task HandleAsync(InboxEventContext context, CancellationToken cancellationToken)
     {
         var settings = options.Value;
-        var id = "evt_" + context.EventId.ToString(CultureInfo.InvariantCulture); // the same on every retry
+        var id = "evt_" + context.EventId.ToString(CultureInfo.InvariantCulture) + (context.IsMediaUpdate ? "_media" : ""); // the same on every retry
         var timestamp = time.GetUtcNow().ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
         var body = "{\"type\":\"" + TypeOf(context) + "\",\"timestamp\":\"" + time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture) +
-            "\",\"sequence\":" + context.Sequence.ToString(CultureInfo.InvariantCulture) + ",\"data\":" + InboxEventSerializer.Serialize(context.Event) + "}";
+            "\",\"sequence\":" + context.Sequence.ToString(CultureInfo.InvariantCulture) + ",\"data\":" + InboxEventSerializer.Serialize(context.Event) +
+            await MediaJsonAsync(context, cancellationToken).ConfigureAwait(false) + "}";
         var signature = Sign(HttpForwarderOptions.KeyBytes(settings.Secret!)!, id, timestamp, body);
 
         using var request = new HttpRequestMessage(HttpMethod.Post, settings.Url);
@@ -78,8 +79,31 @@ internal sealed class HttpForwarder(HttpForwarderClient client, IOptions<HttpFor
     internal static string Sign(byte[] key, string id, string timestamp, string body) =>
         "v1," + Convert.ToBase64String(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(id + "." + timestamp + "." + body)));
 
+    /// <summary>
+    /// <c>,"media":{status, key, size, mimeType, sha256, error, url}</c> for an event with downloaded (or failing) media: the
+    /// URL is a fresh read URL valid for <c>Media.ReadUrlExpiry</c>. Empty for events without media.
+    /// </summary>
+    private static async Task<string> MediaJsonAsync(InboxEventContext context, CancellationToken cancellationToken)
+    {
+        var media = context.Media;
+        if (media.Status == Storage.MediaStatus.None) return "";
+        var url = await context.GetMediaUrlAsync(null, cancellationToken).ConfigureAwait(false);
+        var json = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object?>
+        {
+            ["status"] = media.Status.ToString().ToLowerInvariant(),
+            ["key"] = media.Key,
+            ["size"] = media.Size,
+            ["mimeType"] = media.MimeType,
+            ["sha256"] = media.Sha256,
+            ["error"] = media.Error,
+            ["url"] = url?.AbsoluteUri,
+        });
+        return ",\"media\":" + json;
+    }
+
     private static string TypeOf(InboxEventContext context) => context.Event.Kind switch
     {
+        Events.InboxEventKind.Message when context.IsMediaUpdate => "message.media_updated",
         Events.InboxEventKind.Message => "message.received",
         Events.InboxEventKind.Status => "message.status",
         Events.InboxEventKind.Connection => "instance.connection",

@@ -49,18 +49,12 @@ public static class InboxPipelineBuilderExtensions
     }
 
     /// <summary>
-    /// Uses a media store and turns media downloads on: each inbound message with media gets a download job (queue
-    /// <c>inbox.media</c>) that streams the file from its provider into the store, and dispatch holds the chat behind it for
-    /// up to <c>Media.DispatchWait</c>. <c>UseFileSystemMediaStore</c> and <c>UseS3MediaStore</c> call this; call it directly
-    /// for a store of your own. The first store registered wins.
+    /// Turns media downloads on (called by <see cref="MediaStoreBuilderExtensions.UseMediaStore"/>): each inbound message
+    /// with media gets a download job (queue <c>inbox.media</c>) that streams the file from its provider into the store,
+    /// and dispatch holds the chat behind it for up to <c>Media.DispatchWait</c>.
     /// </summary>
-    /// <param name="builder">The builder.</param>
-    /// <param name="store">Builds the store (a singleton).</param>
-    public static IInboxReliabilityBuilder UseMediaStore(this IInboxReliabilityBuilder builder, Func<IServiceProvider, IMediaStore> store)
+    internal static IInboxReliabilityBuilder AddMediaDownloads(this IInboxReliabilityBuilder builder)
     {
-        ArgumentNullException.ThrowIfNull(builder);
-        ArgumentNullException.ThrowIfNull(store);
-        builder.Services.TryAddSingleton(store);
         builder.AddWebhookPipeline();
         var marker = (PipelineMarker)builder.Services.First(d => d.ServiceType == typeof(PipelineMarker)).ImplementationInstance!;
         if (marker.Media is null) builder.AddJobHandler<MediaDownloadHandler>(InboxQueues.Media, o => marker.Media = o);
@@ -122,6 +116,10 @@ public static class InboxPipelineBuilderExtensions
             Media.Timeout = current.Media.AttemptTimeout;
             Media.LeaseDuration = current.LeaseDuration;
             Media.Prefetch = current.Media.Concurrency;
+            Media.Backoff.Base = current.Media.Backoff.Base;
+            Media.Backoff.Factor = current.Media.Backoff.Factor;
+            Media.Backoff.Cap = current.Media.Backoff.Cap;
+            Media.Backoff.Jitter = current.Media.Backoff.Jitter;
         }
     }
 

@@ -13,6 +13,9 @@ public sealed class InboxMediaOptions
     /// <summary>Download attempts before a media fails for good (retryable errors only; 401/403/404/410, too large and hash mismatches fail at once), with exponential backoff from 1 second. Default 10 (about 17 minutes).</summary>
     public int MaxAttempts { get; set; } = 10;
 
+    /// <summary>The delay before a retry (a provider's Retry-After is honoured when longer). Default: 1 second, doubling, at most 1 hour.</summary>
+    public Jobs.RetryBackoffOptions Backoff { get; } = new();
+
     /// <summary>How many media are downloaded at once. Default 4.</summary>
     public int Concurrency { get; set; } = 4;
 
@@ -36,6 +39,7 @@ public sealed class InboxMediaOptions
 
     internal IEnumerable<string> Validate()
     {
+        foreach (var error in Backoff.Validate("AddWebhookPipeline: Media")) yield return error;
         if (MaxBytes < 1) yield return $"AddWebhookPipeline: Media.MaxBytes must be positive (was {MaxBytes}).";
         if (MaxAttempts < 1) yield return $"AddWebhookPipeline: Media.MaxAttempts must be at least 1 (was {MaxAttempts}).";
         if (Concurrency is < 1 or > 256) yield return $"AddWebhookPipeline: Media.Concurrency must be between 1 and 256 (was {Concurrency}).";
