@@ -1,5 +1,7 @@
 using Inbox.Reliability.PostgreSql;
+using Inbox.Reliability.Storage;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
@@ -49,11 +51,16 @@ public static class PostgreSqlBuilderExtensions
     private static IInboxReliabilityBuilder Register(IInboxReliabilityBuilder builder, PostgreSqlStorageOptions options, NpgsqlDataSource? dataSource)
     {
         builder.Services.AddSingleton<IInboxConfigurationValidator>(new PostgreSqlOptionsValidator(options));
-        return builder.UseJobStore(new InboxStorageRegistration("PostgreSQL", "UsePostgreSql"), sp => new PostgreSqlJobStore(
+        builder.UseJobStore(new InboxStorageRegistration("PostgreSQL", "UsePostgreSql"), sp => new PostgreSqlJobStore(
             options,
             dataSource,
             sp.GetRequiredService<TimeProvider>(),
             sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
+
+        // The webhook pipeline's tables live in the same schema and write on the job store's connections (one transaction
+        // for a raw webhook and its ingest job, or for events and their dispatch jobs).
+        builder.Services.TryAddSingleton<IInboxStore>(sp => sp.GetRequiredService<IJobStore>() is PostgreSqlJobStore jobs ? new PostgreSqlInboxStore(jobs) : null!);
+        return builder;
     }
 
     private sealed class PostgreSqlOptionsValidator(PostgreSqlStorageOptions options) : IInboxConfigurationValidator

@@ -92,9 +92,6 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
     /// <summary>This store's NOTIFY sender id: jobs other stores of this process insert with it do not wake this process twice.</summary>
     internal string Sender => _sender;
 
-    /// <summary>The options this store was built with.</summary>
-    internal PostgreSqlStorageOptions Options => _options;
-
     /// <summary>How many enqueue groups were committed (each one round trip and one commit).</summary>
     internal long EnqueueGroups => _enqueues.Groups;
 

@@ -15,6 +15,14 @@ namespace Inbox.Reliability.PostgreSql;
 /// finished_at, lease_owner, last_error, attempts) instead of a <c>job_attempts</c> row, so the usual life of a job
 /// (claimed once, completed) writes no attempt row at all; earlier attempts (retries, lease expiries) get rows. A
 /// requeue moves the final attempt into <c>job_attempts</c> before the row starts over.
+/// Migration 2, the webhook pipeline: <c>ux_raw_webhooks_body</c> stores a body once per provider and instance (captures
+/// insert with <c>ON CONFLICT DO NOTHING</c> on it); <c>ix_raw_webhooks_captured</c> is partial over rows waiting for
+/// ingest (what an ingest job reads, oldest first); <c>ix_raw_webhooks_failed</c> is partial over failed rows (lists and
+/// reprocessing of failed webhooks); other lists walk the primary key, newest first. Every capture and every ingest writes
+/// these indexes, so there are no more of them than the queries need.
+/// <c>ux_events_dedupe</c> and <c>ux_events_seq</c> make a duplicate event or a reused sequence number impossible whatever
+/// the code does; an event's dispatch status update touches no indexed column, so with the fillfactor it stays on its
+/// page (HOT). An instance row is updated by every ingest of its instance: fillfactor 50 keeps those HOT too.
 /// </remarks>
 internal static class PostgreSqlMigrations
 {
@@ -60,6 +68,66 @@ internal static class PostgreSqlMigrations
                 worker text NULL
             ) WITH (autovacuum_vacuum_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.05);
             CREATE INDEX ix_job_attempts_job ON {s}.job_attempts (job_id);
+            """),
+        (2, "webhook pipeline", """
+            CREATE TABLE {s}.raw_webhooks (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                provider text NOT NULL,
+                instance text NOT NULL,
+                received_at timestamptz NOT NULL,
+                sha256 bytea NOT NULL,
+                body bytea NOT NULL,
+                content_type text NULL,
+                headers text NULL,
+                status smallint NOT NULL,
+                error text NULL,
+                duplicates integer NOT NULL DEFAULT 0,
+                event_count integer NOT NULL DEFAULT 0,
+                processed_at timestamptz NULL
+            );
+            CREATE UNIQUE INDEX ux_raw_webhooks_body ON {s}.raw_webhooks (provider, instance, sha256);
+            CREATE INDEX ix_raw_webhooks_captured ON {s}.raw_webhooks (provider, instance, id) WHERE status = 0;
+            CREATE INDEX ix_raw_webhooks_failed ON {s}.raw_webhooks (id) WHERE status = 2;
+            CREATE TABLE {s}.events (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                provider text NOT NULL,
+                instance text NOT NULL,
+                seq bigint NOT NULL,
+                kind smallint NOT NULL,
+                external_id text NOT NULL,
+                dedupe_key text NOT NULL,
+                chat_id text NULL,
+                sender_id text NULL,
+                from_me boolean NOT NULL,
+                occurred_at timestamptz NOT NULL,
+                message_type smallint NOT NULL,
+                status smallint NULL,
+                body text NOT NULL,
+                raw_id bigint NOT NULL,
+                dispatch_status smallint NOT NULL DEFAULT 0,
+                dispatch_error text NULL,
+                created_at timestamptz NOT NULL,
+                media_status smallint NOT NULL DEFAULT 0,
+                media_key text NULL,
+                media_size bigint NULL,
+                media_mime text NULL,
+                media_sha256 text NULL,
+                media_error text NULL,
+                media_updated_at timestamptz NULL
+            ) WITH (fillfactor = 90);
+            CREATE UNIQUE INDEX ux_events_dedupe ON {s}.events (dedupe_key);
+            CREATE UNIQUE INDEX ux_events_seq ON {s}.events (provider, instance, seq);
+            CREATE INDEX ix_events_chat ON {s}.events (instance, chat_id, id);
+            CREATE INDEX ix_events_media ON {s}.events (media_status) WHERE media_status IN (1, 3);
+            CREATE TABLE {s}.instances (
+                provider text NOT NULL,
+                instance text NOT NULL,
+                status smallint NOT NULL,
+                changed_at timestamptz NOT NULL,
+                last_webhook_at timestamptz NULL,
+                next_seq bigint NOT NULL DEFAULT 1,
+                PRIMARY KEY (provider, instance)
+            ) WITH (fillfactor = 50);
             """),
     ];
 }

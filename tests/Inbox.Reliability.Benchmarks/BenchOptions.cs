@@ -25,10 +25,14 @@ public sealed class BenchOptions
           --no-warmup     skip the small warm-up run before each measured run
           --claim-sizes   queue depths at which to time claims of 100 (default 10000,1000000 for postgres, none for sqlite)
           --idle-seconds  window of the idle-cost measure (queries/s with workers running and no jobs; postgres only; 0 skips)
-          --capture       sqlite (default) or none: also measure webhook capture over HTTP (Kestrel on loopback, Z-API
-                          webhooks: 32 clients, ack latency at 2,000/s offered, end-to-end to the handler), --runs times;
-                          on postgres it prints "not available yet" (the webhook pipeline has no PostgreSQL storage yet)
-          --capture-only  run only the capture measure (no job-engine runs, peers, claim or idle measures)
+          --capture       on (default) or none: also measure webhook capture over HTTP (Kestrel on loopback, Z-API
+                          webhooks: 32 clients, ack latency at 2,000/s offered, end-to-end to the handler) and without HTTP
+                          (IInboxCapture from 32 callers), --runs times, on the --storage
+          --capture-only  run only the capture measure (no job-engine runs, claim or idle measures; with --with-peers on
+                          postgres, pgbench-capture.sh only, for the ratio capture/pgbench)
+          --media         run only the media measure: IMediaStore.PutAsync into fauxqs (S3) and the file system for 1 KB, 1 MB and
+                          20 MB objects, next to plain PutObjectAsync calls on the same fauxqs; MB/s, media/s, peak RSS, ratio
+                          ours/plain (fauxqs is installed with npm into ~/.cache/inbox-fauxqs when missing and started here)
           --measure claim --queued N | --measure idle --seconds S | --measure capture
                           run one measure once in this process and print its JSON line (what the parent runs as a child)
         Prints one JSON line per run per mode, then one "summary":"median" line per mode, then the measures, peers, ratios, targets.
@@ -72,6 +76,9 @@ public sealed class BenchOptions
 
     /// <summary>The parent: run only the capture measure.</summary>
     public bool CaptureOnly { get; private set; }
+
+    /// <summary>Run only the media store measure (<see cref="MediaMeasure"/>), --runs times; nothing else.</summary>
+    public bool Media { get; private set; }
 
     /// <summary>The claim measure: jobs queued before the claims are timed.</summary>
     public int Queued { get; private set; } = 10_000;
@@ -126,13 +133,14 @@ public sealed class BenchOptions
                 case "--seconds": options.Seconds = Number(1); break;
                 case "--idle-seconds": options.IdleSeconds = Number(0); break;
                 case "--capture-only": options.CaptureOnly = true; break;
+                case "--media": options.Media = true; break;
                 case "--capture":
                     var capture = Value().ToLowerInvariant();
                     options.Capture = capture switch
                     {
                         "none" => false,
-                        "sqlite" or "on" => true,
-                        _ => throw new ArgumentException($"--capture must be sqlite or none (was \"{capture}\")."),
+                        "on" or "sqlite" or "postgres" => true,
+                        _ => throw new ArgumentException($"--capture must be on or none (was \"{capture}\")."),
                     };
                     break;
                 case "--measure":
@@ -165,7 +173,7 @@ public sealed class BenchOptions
 
         if (options.CaptureOnly && !options.Capture) throw new ArgumentException("--capture-only and --capture none contradict each other.");
         if (options.Total == 0) throw new ArgumentException("--jobs and --single are both 0: nothing to process.");
-        if (options.Child && options.Measure is null && options.Modes.Count != 1) throw new ArgumentException("--child runs exactly one --mode.");
+        if (options.Child && options.Measure is null && !options.Media && options.Modes.Count != 1) throw new ArgumentException("--child runs exactly one --mode.");
         return options;
     }
 

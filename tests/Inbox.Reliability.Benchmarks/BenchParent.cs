@@ -19,7 +19,16 @@ public static class BenchParent
             var (captureMedian, captureFailed) = await RunCaptureAsync(options, cancellationToken);
             if (CaptureMeasure.IsAvailable(options.Storage))
             {
-                await Console.Out.WriteLineAsync(new JsonObject { ["targets"] = Comparison.CaptureTargets(captureMedian) }.ToJsonString(BenchResult.Output));
+                var captureTargets = Comparison.CaptureTargets(captureMedian);
+                if (options.WithPeers && options.IsPostgres)
+                {
+                    // The database's own single-row insert ceiling, on the same server, for the ratio ours/pgbench.
+                    var pgbench = await CaptureMeasure.RunPgbenchAsync(options, cancellationToken);
+                    await Console.Out.WriteLineAsync(CaptureMeasure.PgbenchRatio(captureMedian, pgbench).ToJsonString(BenchResult.Output));
+                    captureTargets["capture_vs_pgbench_insert"] = CaptureMeasure.PgbenchTargetEntry(captureMedian, pgbench);
+                }
+
+                await Console.Out.WriteLineAsync(new JsonObject { ["targets"] = captureTargets }.ToJsonString(BenchResult.Output));
             }
 
             return captureFailed ? 1 : 0;
@@ -99,6 +108,14 @@ public static class BenchParent
                 foreach (var (name, value) in Comparison.CaptureTargets(capture, captureAvailable ? null : "not available yet: the webhook pipeline has no PostgreSQL storage"))
                 {
                     existing[name] = value?.DeepClone();
+                }
+
+                // The pgbench run of the peers is the capture path's ceiling too.
+                if (captureAvailable)
+                {
+                    var pgbench = peers.GetValueOrDefault(CaptureMeasure.PgbenchPeer);
+                    await Console.Out.WriteLineAsync(CaptureMeasure.PgbenchRatio(capture, pgbench).ToJsonString(BenchResult.Output));
+                    existing["capture_vs_pgbench_insert"] = CaptureMeasure.PgbenchTargetEntry(capture, pgbench);
                 }
             }
 

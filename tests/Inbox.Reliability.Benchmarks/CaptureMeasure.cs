@@ -5,8 +5,10 @@ using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
 using Inbox.Reliability.AspNetCore;
+using Inbox.Reliability.Capture;
 using Inbox.Reliability.Dispatch;
 using Inbox.Reliability.Storage;
+using Inbox.Reliability.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -18,10 +20,14 @@ namespace Inbox.Reliability.Benchmarks;
 
 /// <summary>
 /// Webhook capture over HTTP: a real WebApplication (Kestrel on 127.0.0.1, dynamic port) with
-/// <c>AddInboxReliability().UseSqlite(...).AddZApi(...)</c>, <c>MapInboxWebhooks("/webhooks")</c> and an
-/// <see cref="IInboxEventHandler"/> that records end-to-end latency, driven by HttpClient in this same process:
+/// <c>AddInboxReliability().UseSqlite(...)</c> or <c>.UsePostgreSql(...)</c>, <c>.AddZApi(...)</c>, <c>MapInboxWebhooks("/webhooks")</c>
+/// and an <see cref="IInboxEventHandler"/> that records end-to-end latency, driven by HttpClient in this same process:
 /// 1. throughput from 32 closed-loop clients; 2. ack latency at 2,000 webhooks/s offered (open loop);
-/// 3. end-to-end (send to handler) latency of the webhooks of step 2.
+/// 3. end-to-end (send to handler) latency of the webhooks of step 2; 4. the same capture without HTTP:
+/// <see cref="IInboxCapture.CaptureAsync(string, string, ReadOnlyMemory{byte}, IReadOnlyDictionary{string, string}, CancellationToken)"/>
+/// from 32 concurrent callers (on 2 cores the HTTP client and Kestrel share the CPU with the database; this is the
+/// capture path alone). With <c>--with-peers</c> on PostgreSQL, <see cref="RunPgbenchAsync"/> measures the database's own
+/// single-row insert ceiling on the same server for the ratio.
 /// </summary>
 public static class CaptureMeasure
 {
@@ -108,6 +114,10 @@ public static class CaptureMeasure
         var allSeen = await recorder.WaitAsync("l", Webhooks - open.Non2xx, TimeSpan.FromSeconds(120));
         await phases.MarkAsync($"end-to-end ({recorder.Count("l")} events seen)");
         var e2e = recorder.Samples("l");
+
+        // 4. The capture path without HTTP: IInboxCapture from 32 concurrent callers (the pipeline works meanwhile, as in step 1).
+        var inProcess = await InProcessAsync(app.Services.GetRequiredService<IInboxCapture>(), "p", Webhooks, Clients);
+        await phases.MarkAsync($"in-process capture ({Webhooks} webhooks, {Clients} callers, not stored {inProcess.NotStored})");
         var peak = ProcessMemory.PeakRssMb();
         await app.StopAsync();
 
@@ -120,6 +130,7 @@ public static class CaptureMeasure
             ["clients"] = Clients,
             ["webhooks"] = Webhooks,
             ["capture_per_s"] = Math.Round(Webhooks / captureSeconds),
+            ["capture_inproc_per_s"] = Math.Round(Webhooks / inProcess.Elapsed.TotalSeconds),
             ["handled_per_s"] = drained ? Math.Round(Webhooks / handledSeconds) : null,
             ["ack_ms_p50"] = Ms(BenchResult.Percentile(open.AckMs, 0.5)),
             ["ack_ms_p99"] = Ms(BenchResult.Percentile(open.AckMs, 0.99)),
@@ -129,6 +140,7 @@ public static class CaptureMeasure
             ["e2e_ms_p99"] = Ms(BenchResult.Percentile(e2e, 0.99)),
             ["e2e_seen"] = e2e.Count,
             ["non_2xx"] = warm.Non2xx + burst.Non2xx + open.Non2xx,
+            ["inproc_not_stored"] = inProcess.NotStored,
             ["peak_rss_mb"] = peak,
         };
         if (!allSeen) result["note"] = $"only {e2e.Count} of {Webhooks - open.Non2xx} events of the open loop reached the handler within 120 s";
@@ -142,6 +154,108 @@ public static class CaptureMeasure
     }
 
     private static JsonNode? Ms(double value) => double.IsFinite(value) ? JsonValue.Create(Math.Round(value, 2)) : null;
+
+    /// <summary>Captures <paramref name="count"/> webhooks through <see cref="IInboxCapture"/> from <paramref name="callers"/> loops, each awaiting its answer.</summary>
+    private static async Task<(TimeSpan Elapsed, int NotStored)> InProcessAsync(IInboxCapture capture, string tag, int count, int callers)
+    {
+        var headers = new Dictionary<string, string> { ["Content-Type"] = "application/json", ["X-Webhook-Secret"] = Secret };
+        var bodies = Enumerable.Range(0, count).Select(i => Body(tag, i)).ToArray(); // built before the clock starts
+        var next = -1;
+        var notStored = 0;
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, callers).Select(_ => Task.Run(async () =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < count)
+            {
+                var result = await capture.CaptureAsync("zapi", Instance, bodies[i], headers);
+                if (result.Status != CaptureStatus.Stored) Interlocked.Increment(ref notStored);
+            }
+        })));
+        return (clock.Elapsed, notStored);
+    }
+
+    /// <summary>The peer line's name (<see cref="Peers.Name"/>) of <c>pgbench-capture.sh</c>.</summary>
+    public const string PgbenchPeer = "pgbench-single-row-insert";
+
+    /// <summary>The issue's target: capture at least this many times the pgbench single-row insert ceiling.</summary>
+    public const double PgbenchTarget = 1.5;
+
+    /// <summary>
+    /// Runs <c>pgbench-capture.sh</c> from the anchors folder (<see cref="Peers.FindAnchors"/>) --runs times against the server
+    /// of this invocation (DATABASE_URL from <see cref="PostgreSqlBenchStorage.EnvironmentVariable"/>); prints each line and
+    /// the median line and returns the median, or null (with the reason on stderr) when it cannot run.
+    /// </summary>
+    public static async Task<JsonObject?> RunPgbenchAsync(BenchOptions options, CancellationToken cancellationToken)
+    {
+        var anchors = Peers.FindAnchors(out var reason);
+        var script = anchors is null ? null : Path.Combine(anchors, "pgbench-capture.sh");
+        if (script is null || !File.Exists(script))
+        {
+            await Console.Error.WriteLineAsync($"[bench] pgbench ceiling skipped: {(script is null ? reason : script + " does not exist")}.");
+            return null;
+        }
+
+        var url = PostgresCluster.ToDatabaseUrl(Environment.GetEnvironmentVariable(PostgreSqlBenchStorage.EnvironmentVariable)!);
+        var runs = new List<JsonObject>();
+        for (var run = 1; run <= options.Runs; run++)
+        {
+            await Console.Error.WriteLineAsync($"[bench] pgbench ceiling run {run} of {options.Runs}: bash {script} (DATABASE_URL = the same server)");
+            var (exitCode, lines) = await Peers.RunScriptAsync(script, [], url, cancellationToken);
+            var line = lines.FirstOrDefault(l => !l.ContainsKey("error") && Peers.Name(l) == PgbenchPeer);
+            if (exitCode != 0 || line is null) await Console.Error.WriteLineAsync($"[bench] {Path.GetFileName(script)} run {run} failed (exit code {exitCode}).");
+            else runs.Add(line);
+        }
+
+        if (runs.Count == 0) return null;
+        var median = Peers.Median(runs);
+        await Console.Out.WriteLineAsync(median.ToJsonString(BenchResult.Output));
+        return median;
+    }
+
+    /// <summary>The ratio line ours/pgbench: HTTP capture and in-process capture against the database's single-row insert ceiling.</summary>
+    public static JsonObject PgbenchRatio(JsonObject? capture, JsonObject? pgbench)
+    {
+        var ceiling = Number(pgbench, "inserts_per_s");
+        return new JsonObject
+        {
+            ["ratio"] = "inbox-reliability-capture/" + PgbenchPeer,
+            ["storage"] = capture?["storage"]?.DeepClone(),
+            ["pgbench_inserts_per_s"] = Json(ceiling),
+            ["capture_per_s"] = Ratio(Number(capture, "capture_per_s"), ceiling),
+            ["capture_inproc_per_s"] = Ratio(Number(capture, "capture_inproc_per_s"), ceiling),
+        };
+    }
+
+    /// <summary>The target entry "capture >= 1.5 x the pgbench single-row insert ceiling", for the targets line.</summary>
+    public static JsonObject PgbenchTargetEntry(JsonObject? capture, JsonObject? pgbench)
+    {
+        var ceiling = Number(pgbench, "inserts_per_s");
+        var http = Number(capture, "capture_per_s");
+        var inProcess = Number(capture, "capture_inproc_per_s");
+        var entry = new JsonObject
+        {
+            ["target"] = ">= " + PgbenchTarget.ToString(CultureInfo.InvariantCulture) + " x the pgbench single-row insert ceiling (higher is better)",
+            ["peer"] = PgbenchPeer,
+            ["peer_value"] = Json(ceiling),
+            ["ours_http"] = Json(http),
+            ["ratio_http"] = Ratio(http, ceiling),
+            ["ours_inproc"] = Json(inProcess),
+            ["ratio_inproc"] = Ratio(inProcess, ceiling),
+            ["met"] = ceiling is > 0 && http is not null && http / ceiling >= PgbenchTarget,
+            ["met_inproc"] = ceiling is > 0 && inProcess is not null && inProcess / ceiling >= PgbenchTarget,
+        };
+        if (ceiling is null) entry["note"] = "pgbench not measured";
+        return entry;
+    }
+
+    private static double? Number(JsonObject? line, string field) =>
+        line?[field] is JsonValue v && v.TryGetValue<double>(out var d) && double.IsFinite(d) ? d : null;
+
+    private static JsonNode? Json(double? value) => value is { } v && double.IsFinite(v) ? JsonValue.Create(v) : null;
+
+    private static JsonNode? Ratio(double? ours, double? peer) =>
+        ours is { } o && peer is { } p && p > 0 ? JsonValue.Create(Math.Round(o / p, 3)) : null;
 
     private sealed record Outcome(int Non2xx, TimeSpan LastSuccess, ConcurrentDictionary<string, int> Statuses);
 

@@ -10,7 +10,7 @@ try
 {
     options = BenchOptions.Parse(args);
     // The parent of a PostgreSQL run without INBOX_BENCH_POSTGRES starts its own server below.
-    // --capture-only on PostgreSQL needs no server while the webhook pipeline has no PostgreSQL storage.
+    // --capture-only needs no server when the storage has no webhook pipeline storage (nothing to measure).
     var captureOnlyUnavailable = (options.CaptureOnly || options.Measure == BenchMeasures.Capture) && !CaptureMeasure.IsAvailable(options.Storage);
     startsServer = !options.Child && options.Measure is null && options.IsPostgres && !PostgreSqlBenchStorage.IsConfigured &&
         !captureOnlyUnavailable;
@@ -22,6 +22,8 @@ catch (Exception ex) when (ex is ArgumentException or NotSupportedException)
     if (ex is ArgumentException) await Console.Error.WriteLineAsync(BenchOptions.UsageText);
     return 2;
 }
+
+if (options.Media) return await MediaMeasure.RunAsync(options);
 
 if (options.Measure == BenchMeasures.Capture && !CaptureMeasure.IsAvailable(options.Storage))
 {

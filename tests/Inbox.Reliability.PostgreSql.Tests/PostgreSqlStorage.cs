@@ -25,3 +25,15 @@ public sealed class PostgreSqlJobEngineConformance(PostgresServer server) : JobE
 {
     protected override IStorageUnderTest CreateStorage() => new PostgreSqlStorage(server);
 }
+
+[Collection(PostgresCollection.Name)]
+public sealed class PostgreSqlWebhookPipelineConformance(PostgresServer server) : WebhookPipelineConformanceTests
+{
+    protected override IStorageUnderTest CreateStorage() => new PostgreSqlStorage(server);
+}
+
+[Collection(PostgresCollection.Name)]
+public sealed class PostgreSqlMediaPipelineConformance(PostgresServer server) : MediaPipelineConformanceTests
+{
+    protected override IStorageUnderTest CreateStorage() => new PostgreSqlStorage(server);
+}

@@ -1,0 +1,877 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using Inbox.Reliability.Events;
+using Inbox.Reliability.Storage;
+using Npgsql;
+using NpgsqlTypes;
+using static Inbox.Reliability.PostgreSql.SqlParameters;
+
+namespace Inbox.Reliability.PostgreSql;
+
+/// <summary>
+/// The webhook pipeline's tables (<c>raw_webhooks</c>, <c>events</c>, <c>instances</c>) in the job store's schema, written on
+/// its connections, so a raw webhook and its ingest job, or events and their dispatch jobs, commit in one transaction
+/// (the jobs through <see cref="PostgreSqlJobStore.InsertJobsAsync"/>, which also sends the NOTIFY).
+/// </summary>
+/// <remarks>
+/// <para>
+/// <b>Captures are group-committed.</b> Concurrent <see cref="CaptureAsync"/> calls of one process wait in queues (two,
+/// taken in turn); the flusher of a queue writes everything waiting in it in one transaction: one multi-row insert of the raw rows (<c>unnest</c> of arrays,
+/// <c>ON CONFLICT DO NOTHING</c> on (provider, instance, sha256)), one multi-row update of the duplicate counters when a
+/// body was already stored, one insert of the ingest jobs, one commit. Each caller returns after that commit. A body
+/// sent twice in one group is inserted once (the later ones are its duplicates). Rows are inserted in (provider,
+/// instance, sha256) order, so two hosts inserting the same bodies at once wait for each other in one order and never
+/// deadlock; a host that meets a body another host is inserting waits for that transaction and then reports a duplicate
+/// of the committed row (never a second row, never an id that does not exist).
+/// </para>
+/// <para>
+/// <b>Ingest is safe across hosts.</b> <see cref="SaveEventsAsync"/> calls are group-committed too (one flusher per
+/// process, groups in submission order, so saves submitted in arrival order store in that order). A group locks the
+/// instance rows of its raw webhooks (<c>INSERT ... ON CONFLICT DO NOTHING</c>, then <c>SELECT ... FOR UPDATE</c>, in
+/// (provider, instance) order), then the raw rows (id order), and only then reads which dedupe keys exist: under those
+/// locks no other host can store events of those instances, so sequence numbers are gap-free and unique, a raw webhook
+/// another host already ingested is seen as such and skipped, and a dedupe key is never stored twice.
+/// </para>
+/// <para>
+/// Text columns cannot hold a NUL character or a lone UTF-16 surrogate (PostgreSQL text is UTF-8): such characters in
+/// event fields, follow-up job keys and errors are stored as U+FFFD there; the event itself is kept in its JSON column as
+/// <see cref="InboxEventSerializer"/> writes it.
+/// </para>
+/// </remarks>
+internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
+{
+    /// <summary>A capture group holds at most this many units: one per webhook plus one per 16 KB of body.</summary>
+    private const int MaxCaptureUnits = 1000;
+    private const int CaptureBodyUnit = 16 * 1024;
+
+    /// <summary>
+    /// Capture groups written at once (each its own queue, connection and transaction, requests spread round-robin): while one
+    /// group commits, the next one's statements already run. (Commits that send a NOTIFY still follow each other: PostgreSQL
+    /// holds a lock from a notifying commit until its WAL is flushed.) Captures in flight at the same time have no order
+    /// between them, so nothing is lost by writing them in parallel.
+    /// </summary>
+    private const int CaptureWriters = 2;
+    private const int MaxSaveRows = 2000;
+    private const int MaxMarkRows = 2000;
+    private const int MaxText = 2000;
+    private const string RawColumns = "id, provider, instance, received_at, sha256, content_type, headers, status, error, duplicates, event_count, processed_at";
+
+    private readonly PostgreSqlJobStore _jobs;
+    private readonly InboxSql _sql;
+    private readonly GroupCommit<CaptureRequest, CaptureOutcome>[] _captures;
+    private readonly GroupCommit<SaveRequest, IngestOutcome> _saves;
+    private readonly GroupCommit<DispatchMark, bool> _marks;
+    private int _nextCaptureWriter;
+
+    public PostgreSqlInboxStore(PostgreSqlJobStore jobs)
+    {
+        _jobs = jobs;
+        _sql = new InboxSql("\"" + jobs.Schema + "\"");
+        _captures = Enumerable.Range(0, CaptureWriters)
+            .Select(_ => new GroupCommit<CaptureRequest, CaptureOutcome>(WriteCapturesAsync, static r => 1 + (r.Webhook.Body.Length / CaptureBodyUnit), MaxCaptureUnits))
+            .ToArray();
+        _saves = new GroupCommit<SaveRequest, IngestOutcome>(WriteSavesAsync, static r => 1 + r.Events.Count, MaxSaveRows);
+        _marks = new GroupCommit<DispatchMark, bool>(WriteMarksAsync, static _ => 1, MaxMarkRows);
+    }
+
+    /// <summary>How many capture groups were committed (fewer than captures means captures shared commits).</summary>
+    internal long CaptureGroups => _captures.Sum(c => c.Groups);
+
+    /// <summary>How many ingest groups were committed.</summary>
+    internal long SaveGroups => _saves.Groups;
+
+    // ---------------------------------------------------------------- capture
+
+    public Task<CaptureOutcome> CaptureAsync(RawWebhook webhook, NewJob ingestJob, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(webhook);
+        ArgumentNullException.ThrowIfNull(ingestJob);
+        var writer = _captures[(int)((uint)Interlocked.Increment(ref _nextCaptureWriter) % CaptureWriters)];
+        return writer.SubmitAsync(new CaptureRequest(webhook, ingestJob, new BodyKey(webhook.Provider, webhook.Instance, Convert.ToHexString(webhook.Sha256))), cancellationToken);
+    }
+
+    private Task<CaptureOutcome[]> WriteCapturesAsync(IReadOnlyList<CaptureRequest> group, CancellationToken cancellationToken)
+    {
+        // The same body twice in the group: the first one is written, the others count as its duplicates.
+        var leaders = new Dictionary<BodyKey, int>();
+        var extra = new Dictionary<BodyKey, int>();
+        for (var i = 0; i < group.Count; i++)
+        {
+            if (leaders.TryAdd(group[i].Key, i)) continue;
+            extra[group[i].Key] = extra.GetValueOrDefault(group[i].Key) + 1;
+        }
+
+        // One lock order for every host: two groups holding the same bodies wait for each other, never in a cycle.
+        var ordered = leaders.Values.ToList();
+        ordered.Sort((a, b) => group[a].Key.CompareTo(group[b].Key));
+
+        return _jobs.InTransactionAsync(async (connection, transaction) =>
+        {
+            var inserted = new Dictionary<BodyKey, long>();
+            var existing = new Dictionary<BodyKey, long>();
+            var pending = ordered;
+
+            // Normally one pass: insert what is new, count the duplicates of what exists. A row found by neither (only if it
+            // disappeared in between) is inserted again in the next pass.
+            for (var pass = 1; pending.Count > 0; pass++)
+            {
+                if (pass > 3) throw new InvalidOperationException("A raw webhook was neither inserted nor found as a duplicate three times; nothing was stored.");
+                await InsertRawAsync(connection, transaction, group, pending, extra, inserted, cancellationToken).ConfigureAwait(false);
+                var conflicts = pending.Where(i => !inserted.ContainsKey(group[i].Key)).ToList();
+                if (conflicts.Count == 0) break;
+                await CountDuplicatesAsync(connection, transaction, group, conflicts, extra, existing, cancellationToken).ConfigureAwait(false);
+                pending = conflicts.Where(i => !existing.ContainsKey(group[i].Key)).ToList();
+            }
+
+            // One ingest job per new row, its payload the row's id.
+            var newRows = inserted.OrderBy(r => r.Value).ToList();
+            if (newRows.Count > 0)
+            {
+                var ingest = newRows.Select(r => (NewJob)(group[leaders[r.Key]].IngestJob with { Payload = r.Value.ToString(CultureInfo.InvariantCulture) })).ToList();
+                await _jobs.InsertJobsAsync(connection, transaction, ingest, _jobs.Sender, cancellationToken).ConfigureAwait(false);
+            }
+
+            var results = new CaptureOutcome[group.Count];
+            for (var i = 0; i < group.Count; i++)
+            {
+                var key = group[i].Key;
+                results[i] = inserted.TryGetValue(key, out var id)
+                    ? new CaptureOutcome(id, leaders[key] != i)
+                    : new CaptureOutcome(existing[key], true);
+            }
+
+            return results;
+        }, cancellationToken);
+    }
+
+    private async Task InsertRawAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<CaptureRequest> group, List<int> rows,
+        Dictionary<BodyKey, int> extra, Dictionary<BodyKey, long> inserted, CancellationToken cancellationToken)
+    {
+        var n = rows.Count;
+        var providers = new string?[n];
+        var instances = new string?[n];
+        var receivedAts = new DateTimeOffset[n];
+        var shas = new byte[n][];
+        var bodies = new byte[n][];
+        var contentTypes = new string?[n];
+        var headers = new string?[n];
+        var duplicates = new int[n];
+        for (var r = 0; r < n; r++)
+        {
+            var request = group[rows[r]];
+            var webhook = request.Webhook;
+            providers[r] = webhook.Provider;
+            instances[r] = webhook.Instance;
+            receivedAts[r] = webhook.ReceivedAt.ToUniversalTime();
+            shas[r] = webhook.Sha256;
+            bodies[r] = AsArray(webhook.Body);
+            contentTypes[r] = Clean(webhook.ContentType);
+            headers[r] = webhook.Headers.Count == 0 ? null : InboxEventSerializer.SerializeHeaders(webhook.Headers);
+            duplicates[r] = extra.GetValueOrDefault(request.Key);
+        }
+
+        await using var command = new NpgsqlCommand(_sql.InsertRaw, connection, transaction);
+        command.Parameters.Add(Texts(providers));
+        command.Parameters.Add(Texts(instances));
+        command.Parameters.Add(Timestamps(receivedAts));
+        command.Parameters.Add(Byteas(shas));
+        command.Parameters.Add(Byteas(bodies));
+        command.Parameters.Add(Texts(contentTypes));
+        command.Parameters.Add(Texts(headers));
+        command.Parameters.Add(Integers(duplicates));
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                inserted[new BodyKey(reader.GetString(1), reader.GetString(2), Convert.ToHexString(reader.GetFieldValue<byte[]>(3)))] = reader.GetInt64(0);
+            }
+        }
+    }
+
+    private async Task CountDuplicatesAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<CaptureRequest> group, List<int> rows,
+        Dictionary<BodyKey, int> extra, Dictionary<BodyKey, long> existing, CancellationToken cancellationToken)
+    {
+        // A fresh statement, so a fresh snapshot: it sees the rows the insert just waited for (committed by another host).
+        await using var command = new NpgsqlCommand(_sql.CountDuplicates, connection, transaction);
+        command.Parameters.Add(Texts(rows.Select(i => (string?)group[i].Webhook.Provider).ToArray()));
+        command.Parameters.Add(Texts(rows.Select(i => (string?)group[i].Webhook.Instance).ToArray()));
+        command.Parameters.Add(Byteas(rows.Select(i => group[i].Webhook.Sha256).ToArray()));
+        command.Parameters.Add(Integers(rows.Select(i => 1 + extra.GetValueOrDefault(group[i].Key)).ToArray()));
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                existing[new BodyKey(reader.GetString(1), reader.GetString(2), Convert.ToHexString(reader.GetFieldValue<byte[]>(3)))] = reader.GetInt64(0);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- raw webhooks
+
+    public Task<StoredRawWebhook?> GetRawWebhookAsync(long id, CancellationToken cancellationToken = default) =>
+        _jobs.WithConnectionAsync(async connection =>
+        {
+            await using var command = new NpgsqlCommand(_sql.GetRaw, connection);
+            command.Parameters.Add(Bigint(id));
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadRaw(reader, withBody: true) : null;
+            }
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<StoredRawWebhook>> GetCapturedRawWebhooksAsync(string provider, string instance, long upToId, int limit, CancellationToken cancellationToken = default) =>
+        _jobs.WithConnectionAsync(async connection =>
+        {
+            await using var command = new NpgsqlCommand(_sql.GetCaptured, connection);
+            command.Parameters.Add(Text(provider));
+            command.Parameters.Add(Text(instance));
+            command.Parameters.Add(Bigint(upToId));
+            command.Parameters.Add(Integer(Math.Max(1, limit)));
+            return await ReadRawListAsync(command, withBody: true, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken);
+
+    public Task MarkRawWebhookFailedAsync(long id, string reason, CancellationToken cancellationToken = default) =>
+        _jobs.WithConnectionAsync(async connection =>
+        {
+            // UPDATE re-checks "status = 0" on the latest row version after any lock wait: a row another host ingested
+            // meanwhile stays ingested.
+            await using var command = new NpgsqlCommand(_sql.MarkFailed, connection);
+            command.Parameters.Add(Bigint(id));
+            command.Parameters.Add(Text(Clean(Truncate(reason ?? ""))));
+            command.Parameters.Add(Timestamp(_jobs.Now));
+            return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }, cancellationToken);
+
+    public async Task<int> ReprocessRawWebhooksAsync(RawWebhookQuery filter, Func<StoredRawWebhook, NewJob> ingestJob, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        ArgumentNullException.ThrowIfNull(ingestJob);
+        var failed = await ListRawWebhooksAsync(filter with { Status = RawWebhookStatus.Failed, Limit = int.MaxValue }, cancellationToken).ConfigureAwait(false);
+        if (failed.Count == 0) return 0;
+        var byId = failed.ToDictionary(r => r.Id);
+        return await _jobs.InTransactionAsync(async (connection, transaction) =>
+        {
+            // Only rows still failed (checked on the latest version, under the row lock) go back to captured.
+            var reset = new List<long>();
+            await using (var command = new NpgsqlCommand(_sql.Reprocess, connection, transaction))
+            {
+                command.Parameters.Add(Bigints(byId.Keys.Order().ToArray()));
+                var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
+                {
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) reset.Add(reader.GetInt64(0));
+                }
+            }
+
+            if (reset.Count == 0) return 0;
+            reset.Sort();
+            var jobs = reset.Select(id => (NewJob)(ingestJob(byId[id]) with { Payload = id.ToString(CultureInfo.InvariantCulture) })).ToList();
+            await _jobs.InsertJobsAsync(connection, transaction, jobs, _jobs.Sender, cancellationToken).ConfigureAwait(false);
+            return reset.Count;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task<IReadOnlyList<StoredRawWebhook>> ListRawWebhooksAsync(RawWebhookQuery filter, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        return _jobs.WithConnectionAsync(async connection =>
+        {
+            await using var command = new NpgsqlCommand { Connection = connection };
+            var where = new StringBuilder("true");
+            if (filter.Provider is not null) Add(" AND provider = $", Text(filter.Provider));
+            if (filter.Instance is not null) Add(" AND instance = $", Text(filter.Instance));
+            if (filter.Status is { } status) Add(" AND status = $", Integer((int)status));
+            command.Parameters.Add(Integer(Math.Max(1, filter.Limit)));
+            command.CommandText = $"SELECT {RawColumns} FROM {_sql.S}.raw_webhooks WHERE {where} ORDER BY id DESC LIMIT ${command.Parameters.Count.ToString(CultureInfo.InvariantCulture)}";
+            return await ReadRawListAsync(command, withBody: false, cancellationToken).ConfigureAwait(false);
+
+            void Add(string condition, NpgsqlParameter parameter)
+            {
+                command.Parameters.Add(parameter);
+                where.Append(condition).Append(command.Parameters.Count.ToString(CultureInfo.InvariantCulture));
+            }
+        }, cancellationToken);
+    }
+
+    private static async Task<IReadOnlyList<StoredRawWebhook>> ReadRawListAsync(NpgsqlCommand command, bool withBody, CancellationToken cancellationToken)
+    {
+        var list = new List<StoredRawWebhook>();
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) list.Add(ReadRaw(reader, withBody));
+        }
+
+        return list;
+    }
+
+    private static StoredRawWebhook ReadRaw(NpgsqlDataReader reader, bool withBody) => new()
+    {
+        Id = reader.GetInt64(0),
+        Provider = reader.GetString(1),
+        Instance = reader.GetString(2),
+        ReceivedAt = reader.GetFieldValue<DateTimeOffset>(3),
+        Sha256 = reader.GetFieldValue<byte[]>(4),
+        ContentType = reader.IsDBNull(5) ? null : reader.GetString(5),
+        Headers = InboxEventSerializer.DeserializeHeaders(reader.IsDBNull(6) ? null : reader.GetString(6)),
+        Status = (RawWebhookStatus)reader.GetInt16(7),
+        Error = reader.IsDBNull(8) ? null : reader.GetString(8),
+        Duplicates = reader.GetInt32(9),
+        EventCount = reader.GetInt32(10),
+        ProcessedAt = reader.IsDBNull(11) ? null : reader.GetFieldValue<DateTimeOffset>(11),
+        Body = withBody ? reader.GetFieldValue<byte[]>(12) : ReadOnlyMemory<byte>.Empty,
+    };
+
+    // ---------------------------------------------------------------- ingest
+
+    public Task<IngestOutcome> SaveEventsAsync(long rawWebhookId, IReadOnlyList<InboxEvent> events, Func<long, InboxEvent, EventFollowUp> followUp, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        ArgumentNullException.ThrowIfNull(followUp);
+        return _saves.SubmitAsync(new SaveRequest(rawWebhookId, events, followUp), cancellationToken);
+    }
+
+    private async Task<IngestOutcome[]> WriteSavesAsync(IReadOnlyList<SaveRequest> group, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await _jobs.InTransactionAsync((connection, transaction) => SaveGroupAsync(connection, transaction, group, cancellationToken), cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException ex) when (attempt < 3 && ex.SqlState == PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "ux_events_dedupe")
+            {
+                // Only possible for events whose dedupe key names another instance than their raw webhook's (whose lock
+                // this group does not hold): rolled back; the next attempt sees that event and reports a duplicate.
+            }
+        }
+    }
+
+    /// <summary>
+    /// One group of saves in one transaction and three round trips plus the commit: (1) lock the instances (created if
+    /// new), then the raw rows, read which dedupe keys exist and take event ids; (2) insert the events, update the
+    /// instances and the raw rows; (3) insert the follow-up jobs (<see cref="PostgreSqlJobStore.InsertJobsAsync"/>).
+    /// </summary>
+    /// <remarks>
+    /// The commit does not wait for the WAL flush (<c>synchronous_commit = off</c> for this transaction only): everything it
+    /// writes is derived from raw webhooks that are already durable, and nothing outside the database sees it before a
+    /// later synchronous commit (a worker's claim of the new jobs, this ingest job's completion) has flushed the WAL past it,
+    /// since the WAL is flushed in order. A crash in between loses the ingest as a whole (events, jobs and the raw rows'
+    /// status together); the raw webhooks are still captured and their ingest jobs still pending or leased, so they are
+    /// ingested again.
+    /// </remarks>
+    private async Task<IngestOutcome[]> SaveGroupAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<SaveRequest> group, CancellationToken cancellationToken)
+    {
+        var now = Microseconds(_jobs.Now);
+
+        // A raw webhook named twice in one group (two ingest jobs got to it): the first save stores it, the second is a no-op.
+        var firstOf = new Dictionary<long, int>();
+        for (var g = 0; g < group.Count; g++) firstOf.TryAdd(group[g].RawId, g);
+        var rawIds = firstOf.Keys.Order().ToArray();
+        var eventCounts = rawIds.Select(id => group[firstOf[id]].Events.Count).ToArray();
+        var keys = group.SelectMany(r => r.Events).Select(e => Clean(e.DedupeKey)).Distinct(StringComparer.Ordinal).ToArray();
+
+        // 1. Each statement of the batch takes its snapshot after the locks of the ones before it were granted: the dedupe
+        //    keys and the raw rows' status are read while no other host can store events of these instances.
+        var instances = new Dictionary<(string Provider, string Instance), InstanceRow>();
+        var raws = new Dictionary<long, (string Provider, string Instance, int Status)>();
+        var taken = new HashSet<string>(StringComparer.Ordinal);
+        var ids = new List<long>();
+        await using (var batch = new NpgsqlBatch(connection, transaction))
+        {
+            batch.BatchCommands.Add(Command(_sql.EnsureInstances, Bigints(rawIds), Timestamp(now)));
+            batch.BatchCommands.Add(Command(_sql.LockInstances, Bigints(rawIds)));
+            batch.BatchCommands.Add(Command(_sql.LockRaw, Bigints(rawIds)));
+            batch.BatchCommands.Add(Command(_sql.ExistingDedupeKeys, Texts(keys)));
+            batch.BatchCommands.Add(Command(_sql.AllocateEventIds, Bigints(rawIds), Integers(eventCounts)));
+            batch.BatchCommands.Add(Command(_sql.AsynchronousCommit));
+            var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                // The reader starts on the first statement that returns rows (the instance lock; the insert returns none).
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    instances[(reader.GetString(0), reader.GetString(1))] = new InstanceRow(reader.GetInt64(2), (InstanceStatus)reader.GetInt16(3));
+                }
+
+                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) raws[reader.GetInt64(0)] = (reader.GetString(1), reader.GetString(2), reader.GetInt16(3));
+                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) taken.Add(reader.GetString(0));
+                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) ids.Add(reader.GetInt64(0));
+                while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    // set_config's row.
+                }
+            }
+        }
+
+        // 2. In submission order: a raw webhook no longer captured is a no-op; an event whose dedupe key exists (or came
+        //    earlier in this group) is a duplicate; the others take the next sequence numbers and the ids taken above.
+        ids.Sort();
+        var nextId = 0;
+        var plans = new Plan?[group.Count];
+        var rows = new List<EventRow>();
+        for (var g = 0; g < group.Count; g++)
+        {
+            var request = group[g];
+            if (firstOf[request.RawId] != g || !raws.TryGetValue(request.RawId, out var raw) || raw.Status != (int)RawWebhookStatus.Captured) continue;
+
+            // Captured again (reprocessed) after its instance was chosen for locking: its new ingest job stores it.
+            if (!instances.TryGetValue((raw.Provider, raw.Instance), out var instance)) continue;
+            var plan = new Plan(raw.Provider, raw.Instance);
+            foreach (var e in request.Events)
+            {
+                var key = Clean(e.DedupeKey)!;
+                if (!taken.Add(key))
+                {
+                    plan.Duplicates.Add(e);
+                    continue;
+                }
+
+                if (nextId == ids.Count) throw new InvalidOperationException("PostgreSQL gave fewer event ids than the captured raw webhooks have events; nothing was stored.");
+                var row = new EventRow(g, e, key, instance.NextSeq++, ids[nextId++]);
+                plan.Rows.Add(row);
+                rows.Add(row);
+                instance.Status = InstanceStatusAfter(instance.Status, e);
+            }
+
+            instance.Touched = true;
+            plans[g] = plan;
+        }
+
+        if (plans.All(p => p is null)) return group.Select(_ => new IngestOutcome([], [])).ToArray();
+
+        // Follow-ups, called with each new event's id, in order: their jobs, and whether the media starts pending.
+        var jobs = new List<NewJob>();
+        var outcomes = new IngestOutcome[group.Count];
+        for (var g = 0; g < group.Count; g++)
+        {
+            if (plans[g] is not { } plan)
+            {
+                outcomes[g] = new IngestOutcome([], []);
+                continue;
+            }
+
+            var stored = new List<StoredInboxEvent>(plan.Rows.Count);
+            foreach (var row in plan.Rows)
+            {
+                var next = group[g].FollowUp(row.Id, row.Event);
+                foreach (var job in next.Jobs) jobs.Add(CleanJob(job));
+                row.MediaPending = next.MediaPending;
+                var media = next.MediaPending ? new EventMedia(MediaStatus.Pending, MimeType: row.Event.Media?.MimeType) : EventMedia.None;
+                stored.Add(new StoredInboxEvent(row.Id, row.Seq, group[g].RawId, row.Event, EventDispatchStatus.Pending) { CreatedAt = now, Media = media });
+            }
+
+            outcomes[g] = new IngestOutcome(stored, plan.Duplicates);
+        }
+
+        // 3. The events, the instances and the raw rows in one round trip; then the jobs.
+        var touched = instances.Where(i => i.Value.Touched).ToList();
+        var rawDone = plans.Select((plan, g) => (Plan: plan, Id: group[g].RawId)).Where(p => p.Plan is not null).ToList();
+        await using (var batch = new NpgsqlBatch(connection, transaction))
+        {
+            if (rows.Count > 0) batch.BatchCommands.Add(InsertEvents(group, plans, rows, now));
+            batch.BatchCommands.Add(Command(_sql.UpdateInstances,
+                Texts(touched.Select(i => (string?)i.Key.Provider).ToArray()), Texts(touched.Select(i => (string?)i.Key.Instance).ToArray()),
+                Bigints(touched.Select(i => i.Value.NextSeq).ToArray()), Integers(touched.Select(i => (int)i.Value.Status).ToArray()), Timestamp(now)));
+            batch.BatchCommands.Add(Command(_sql.MarkIngested, Bigints(rawDone.Select(r => r.Id).ToArray()), Integers(rawDone.Select(r => r.Plan!.Rows.Count).ToArray()), Timestamp(now)));
+            await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (jobs.Count > 0) await _jobs.InsertJobsAsync(connection, transaction, jobs, _jobs.Sender, cancellationToken).ConfigureAwait(false);
+        return outcomes;
+    }
+
+    private NpgsqlBatchCommand InsertEvents(IReadOnlyList<SaveRequest> group, Plan?[] plans, List<EventRow> rows, DateTimeOffset now)
+    {
+        var n = rows.Count;
+        var ids = new long[n];
+        var providers = new string?[n];
+        var instances = new string?[n];
+        var seqs = new long[n];
+        var kinds = new int[n];
+        var externalIds = new string?[n];
+        var dedupeKeys = new string?[n];
+        var chatIds = new string?[n];
+        var senderIds = new string?[n];
+        var fromMe = new bool[n];
+        var occurredAts = new DateTimeOffset[n];
+        var messageTypes = new int[n];
+        var statuses = new int?[n];
+        var bodies = new string?[n];
+        var rawIds = new long[n];
+        var mimes = new string?[n];
+        var mediaStatuses = new int[n];
+        for (var r = 0; r < n; r++)
+        {
+            var row = rows[r];
+            var e = row.Event;
+            var plan = plans[row.Group]!;
+            ids[r] = row.Id;
+            providers[r] = plan.Provider;
+            instances[r] = plan.Instance;
+            seqs[r] = row.Seq;
+            kinds[r] = (int)e.Kind;
+            externalIds[r] = Clean(e.ExternalId);
+            dedupeKeys[r] = row.Key;
+            chatIds[r] = Clean(e.ChatId);
+            senderIds[r] = Clean(e.SenderId);
+            fromMe[r] = e.FromMe;
+            occurredAts[r] = e.OccurredAt.ToUniversalTime();
+            messageTypes[r] = (int)e.MessageType;
+            statuses[r] = e.Status is { } status ? (int)status : null;
+            bodies[r] = InboxEventSerializer.Serialize(e);
+            rawIds[r] = group[row.Group].RawId;
+            mimes[r] = Clean(e.Media?.MimeType);
+            mediaStatuses[r] = row.MediaPending ? (int)MediaStatus.Pending : (int)MediaStatus.None;
+        }
+
+        return Command(_sql.InsertEvents,
+            Bigints(ids), Texts(providers), Texts(instances), Bigints(seqs), Integers(kinds), Texts(externalIds), Texts(dedupeKeys), Texts(chatIds), Texts(senderIds),
+            Booleans(fromMe), Timestamps(occurredAts), Integers(messageTypes), new NpgsqlParameter { Value = statuses, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer },
+            Texts(bodies), Bigints(rawIds), Texts(mimes), Integers(mediaStatuses), Timestamp(now));
+    }
+
+    /// <summary>
+    /// Connection events set the status; any other event from a disconnected instance means the session is up again
+    /// (providers only send while it is). The same rule as the SQLite storage.
+    /// </summary>
+    private static InstanceStatus InstanceStatusAfter(InstanceStatus current, InboxEvent e) => e.Kind switch
+    {
+        InboxEventKind.Connection when e.Connection?.State == InboxConnectionState.Connected => InstanceStatus.Connected,
+        InboxEventKind.Connection when e.Connection?.State == InboxConnectionState.Disconnected => InstanceStatus.Disconnected,
+        InboxEventKind.Connection => current,
+        _ when current == InstanceStatus.Disconnected => InstanceStatus.Connected,
+        _ => current,
+    };
+
+    // ---------------------------------------------------------------- events
+
+    public Task<StoredInboxEvent?> GetEventAsync(long id, CancellationToken cancellationToken = default) =>
+        _jobs.WithConnectionAsync(async connection =>
+        {
+            await using var command = new NpgsqlCommand(_sql.GetEvent, connection);
+            command.Parameters.Add(Bigint(id));
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) return null;
+                return new StoredInboxEvent(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), InboxEventSerializer.Deserialize(reader.GetString(3)), (EventDispatchStatus)reader.GetInt16(4))
+                {
+                    CreatedAt = reader.GetFieldValue<DateTimeOffset>(5),
+                    Media = new EventMedia(
+                        (MediaStatus)reader.GetInt16(6),
+                        reader.IsDBNull(7) ? null : reader.GetString(7),
+                        reader.IsDBNull(8) ? null : reader.GetInt64(8),
+                        reader.IsDBNull(9) ? null : reader.GetString(9),
+                        reader.IsDBNull(10) ? null : reader.GetString(10),
+                        reader.IsDBNull(11) ? null : reader.GetString(11)),
+                };
+            }
+        }, cancellationToken);
+
+    public Task SetMediaAsync(long eventId, EventMedia media, NewJob? followUp, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(media);
+        return _jobs.InTransactionAsync(async (connection, transaction) =>
+        {
+            await using (var command = new NpgsqlCommand(_sql.SetMedia, connection, transaction))
+            {
+                command.Parameters.Add(Bigint(eventId));
+                command.Parameters.Add(Integer((int)media.Status));
+                command.Parameters.Add(Text(Clean(media.Key)));
+                command.Parameters.Add(new NpgsqlParameter { Value = (object?)media.Size ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
+                command.Parameters.Add(Text(Clean(media.MimeType)));
+                command.Parameters.Add(Text(Clean(media.Sha256)));
+                command.Parameters.Add(Text(Clean(media.Error is null ? null : Truncate(media.Error))));
+                command.Parameters.Add(Timestamp(_jobs.Now));
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            if (followUp is not null) await _jobs.InsertJobsAsync(connection, transaction, [CleanJob(followUp)], _jobs.Sender, cancellationToken).ConfigureAwait(false);
+            return true;
+        }, cancellationToken);
+    }
+
+    public Task<IReadOnlyDictionary<MediaStatus, long>> CountMediaAsync(CancellationToken cancellationToken = default) =>
+        _jobs.WithConnectionAsync(async connection =>
+        {
+            await using var command = new NpgsqlCommand(_sql.CountMedia, connection);
+            var counts = new Dictionary<MediaStatus, long>();
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) counts[(MediaStatus)reader.GetInt16(0)] = reader.GetInt64(1);
+            }
+
+            return (IReadOnlyDictionary<MediaStatus, long>)counts;
+        }, cancellationToken);
+
+    public Task MarkEventDispatchAsync(long id, EventDispatchStatus status, string? error, CancellationToken cancellationToken = default) =>
+        _marks.SubmitAsync(new DispatchMark(id, status, Clean(error is null ? null : Truncate(error))), cancellationToken);
+
+    /// <summary>A group of dispatch outcomes in one statement (the last one per event wins, as if applied in order).</summary>
+    private Task<bool[]> WriteMarksAsync(IReadOnlyList<DispatchMark> group, CancellationToken cancellationToken)
+    {
+        var last = new SortedDictionary<long, DispatchMark>();
+        foreach (var mark in group) last[mark.Id] = mark;
+        var marks = last.Values.ToList();
+        // Asynchronous commit, as for ingest: the dispatch job's completion, a synchronous commit that follows, flushes it.
+        return _jobs.InTransactionAsync(async (connection, transaction) =>
+        {
+            await using var batch = new NpgsqlBatch(connection, transaction);
+            batch.BatchCommands.Add(Command(_sql.MarkDispatch,
+                Bigints(marks.Select(m => m.Id).ToArray()), Integers(marks.Select(m => (int)m.Status).ToArray()), Texts(marks.Select(m => m.Error).ToArray())));
+            batch.BatchCommands.Add(Command(_sql.AsynchronousCommit));
+            await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            return group.Select(_ => true).ToArray();
+        }, cancellationToken);
+    }
+
+    // ---------------------------------------------------------------- instances
+
+    public Task<InstanceState?> GetInstanceAsync(string provider, string instance, CancellationToken cancellationToken = default) =>
+        _jobs.WithConnectionAsync(async connection =>
+        {
+            await using var command = new NpgsqlCommand(_sql.GetInstance, connection);
+            command.Parameters.Add(Text(provider));
+            command.Parameters.Add(Text(instance));
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) return null;
+                return new InstanceState(provider, instance, (InstanceStatus)reader.GetInt16(0), reader.GetFieldValue<DateTimeOffset>(1),
+                    reader.IsDBNull(2) ? null : reader.GetFieldValue<DateTimeOffset>(2));
+            }
+        }, cancellationToken);
+
+    // ---------------------------------------------------------------- helpers
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var captures in _captures) await captures.DisposeAsync().ConfigureAwait(false);
+        await _saves.DisposeAsync().ConfigureAwait(false);
+        await _marks.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private static NpgsqlParameter Byteas(byte[][] values) => new() { Value = values, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea };
+
+    private static byte[] AsArray(ReadOnlyMemory<byte> body) =>
+        MemoryMarshal.TryGetArray(body, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length ? segment.Array : body.ToArray();
+
+    /// <summary>PostgreSQL keeps microseconds: what is returned is what a later read gives.</summary>
+    private static DateTimeOffset Microseconds(DateTimeOffset value)
+    {
+        var utc = value.ToUniversalTime();
+        return new DateTimeOffset(utc.Ticks - (utc.Ticks % 10), TimeSpan.Zero);
+    }
+
+    private static string Truncate(string value) => value.Length <= MaxText ? value : value[..MaxText];
+
+    private static NewJob CleanJob(NewJob job) => job with { Queue = Clean(job.Queue)!, Payload = Clean(job.Payload)!, Key = Clean(job.Key), DedupeKey = Clean(job.DedupeKey) };
+
+    /// <summary>Replaces what a PostgreSQL text value cannot hold (NUL, a lone surrogate) with U+FFFD; usually returns the value itself.</summary>
+    internal static string? Clean(string? value)
+    {
+        if (value is null) return null;
+        var i = 0;
+        for (; i < value.Length; i++)
+        {
+            var c = value[i];
+            if (c == '\0' || char.IsSurrogate(c)) break;
+        }
+
+        if (i == value.Length) return value;
+        var builder = new StringBuilder(value.Length).Append(value, 0, i);
+        for (; i < value.Length; i++)
+        {
+            var c = value[i];
+            if (char.IsHighSurrogate(c) && i + 1 < value.Length && char.IsLowSurrogate(value[i + 1]))
+            {
+                builder.Append(c).Append(value[++i]);
+            }
+            else
+            {
+                builder.Append(c == '\0' || char.IsSurrogate(c) ? '\uFFFD' : c);
+            }
+        }
+
+        return builder.ToString();
+    }
+
+    private readonly record struct BodyKey(string Provider, string Instance, string Sha256Hex) : IComparable<BodyKey>
+    {
+        public int CompareTo(BodyKey other)
+        {
+            var c = string.CompareOrdinal(Provider, other.Provider);
+            if (c == 0) c = string.CompareOrdinal(Instance, other.Instance);
+            return c != 0 ? c : string.CompareOrdinal(Sha256Hex, other.Sha256Hex);
+        }
+    }
+
+    private sealed record CaptureRequest(RawWebhook Webhook, NewJob IngestJob, BodyKey Key);
+
+    private sealed record SaveRequest(long RawId, IReadOnlyList<InboxEvent> Events, Func<long, InboxEvent, EventFollowUp> FollowUp);
+
+    private sealed record DispatchMark(long Id, EventDispatchStatus Status, string? Error);
+
+    private sealed class InstanceRow(long nextSeq, InstanceStatus status)
+    {
+        public long NextSeq { get; set; } = nextSeq;
+
+        public InstanceStatus Status { get; set; } = status;
+
+        public bool Touched { get; set; }
+    }
+
+    private sealed class Plan(string provider, string instance)
+    {
+        public string Provider { get; } = provider;
+
+        public string Instance { get; } = instance;
+
+        public List<EventRow> Rows { get; } = [];
+
+        public List<InboxEvent> Duplicates { get; } = [];
+    }
+
+    private sealed class EventRow(int group, InboxEvent inboxEvent, string key, long seq, long id)
+    {
+        public int Group { get; } = group;
+
+        public InboxEvent Event { get; } = inboxEvent;
+
+        public string Key { get; } = key;
+
+        public long Seq { get; } = seq;
+
+        public long Id { get; } = id;
+
+        public bool MediaPending { get; set; }
+    }
+
+    /// <summary>The webhook pipeline's statements for one schema (quoted; validated by the options). Every value is a parameter.</summary>
+    private sealed class InboxSql(string schema)
+    {
+        public string S { get; } = schema;
+
+        public string InsertRaw { get; } = $"""
+            INSERT INTO {schema}.raw_webhooks (provider, instance, received_at, sha256, body, content_type, headers, status, duplicates)
+            SELECT t.provider, t.instance, t.received_at, t.sha256, t.body, t.content_type, t.headers, 0, t.duplicates
+            FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bytea[], $5::bytea[], $6::text[], $7::text[], $8::integer[])
+                 WITH ORDINALITY AS t(provider, instance, received_at, sha256, body, content_type, headers, duplicates, ord)
+            ORDER BY t.ord
+            ON CONFLICT (provider, instance, sha256) DO NOTHING
+            RETURNING id, provider, instance, sha256
+            """;
+
+        /// <summary>Locks the existing rows in id order (MATERIALIZED: locked once), then adds to their counters.</summary>
+        public string CountDuplicates { get; } = $"""
+            WITH l AS MATERIALIZED (
+                SELECT r.id, d.n FROM {schema}.raw_webhooks r
+                JOIN unnest($1::text[], $2::text[], $3::bytea[], $4::integer[]) AS d(provider, instance, sha256, n)
+                  ON r.provider = d.provider AND r.instance = d.instance AND r.sha256 = d.sha256
+                ORDER BY r.id
+                FOR UPDATE OF r)
+            UPDATE {schema}.raw_webhooks r SET duplicates = r.duplicates + l.n FROM l WHERE r.id = l.id
+            RETURNING r.id, r.provider, r.instance, r.sha256
+            """;
+
+        public string GetRaw { get; } = $"SELECT {RawColumns}, body FROM {schema}.raw_webhooks WHERE id = $1";
+
+        public string GetCaptured { get; } = $"SELECT {RawColumns}, body FROM {schema}.raw_webhooks WHERE status = 0 AND provider = $1 AND instance = $2 AND id <= $3 ORDER BY id LIMIT $4";
+
+        public string MarkFailed { get; } = $"UPDATE {schema}.raw_webhooks SET status = 2, error = $2, processed_at = $3 WHERE id = $1 AND status = 0";
+
+        /// <summary>Locks in id order, like ingest does, so the two never wait for each other in a cycle.</summary>
+        public string Reprocess { get; } = $"""
+            WITH l AS MATERIALIZED (SELECT r.id FROM {schema}.raw_webhooks r WHERE r.id = ANY($1::bigint[]) AND r.status = 2 ORDER BY r.id FOR UPDATE OF r)
+            UPDATE {schema}.raw_webhooks r SET status = 0, error = NULL, processed_at = NULL FROM l WHERE r.id = l.id AND r.status = 2
+            RETURNING r.id
+            """;
+
+        public string EnsureInstances { get; } = $"""
+            INSERT INTO {schema}.instances (provider, instance, status, changed_at)
+            SELECT DISTINCT r.provider, r.instance, 0::smallint, $2::timestamptz FROM {schema}.raw_webhooks r WHERE r.id = ANY($1::bigint[]) AND r.status = 0
+            ORDER BY 1, 2
+            ON CONFLICT (provider, instance) DO NOTHING
+            """;
+
+        public string LockInstances { get; } = $"""
+            SELECT i.provider, i.instance, i.next_seq, i.status FROM {schema}.instances i
+            WHERE (i.provider, i.instance) IN (SELECT r.provider, r.instance FROM {schema}.raw_webhooks r WHERE r.id = ANY($1::bigint[]) AND r.status = 0)
+            ORDER BY i.provider, i.instance
+            FOR UPDATE OF i
+            """;
+
+        /// <summary>
+        /// Only rows still captured are locked (a row lock is a write): "status = 0" is checked again on the newest version
+        /// after a wait for another transaction's lock, so a row another host ingested meanwhile is not returned.
+        /// </summary>
+        public string LockRaw { get; } = $"SELECT r.id, r.provider, r.instance, r.status FROM {schema}.raw_webhooks r WHERE r.id = ANY($1::bigint[]) AND r.status = 0 ORDER BY r.id FOR UPDATE OF r";
+
+        public string ExistingDedupeKeys { get; } = $"SELECT e.dedupe_key FROM {schema}.events e WHERE e.dedupe_key = ANY($1::text[])";
+
+        /// <summary>The ids were taken from the identity's sequence before (<see cref="AllocateEventIds"/>), so follow-up jobs could be built first.</summary>
+        public string InsertEvents { get; } = $"""
+            INSERT INTO {schema}.events (id, provider, instance, seq, kind, external_id, dedupe_key, chat_id, sender_id, from_me, occurred_at, message_type, status, body, raw_id,
+                                         media_mime, media_status, media_updated_at, created_at)
+            OVERRIDING SYSTEM VALUE
+            SELECT t.id, t.provider, t.instance, t.seq, t.kind, t.external_id, t.dedupe_key, t.chat_id, t.sender_id, t.from_me, t.occurred_at, t.message_type, t.status, t.body, t.raw_id,
+                   t.media_mime, t.media_status, CASE WHEN t.media_status <> 0 THEN $18 END, $18
+            FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::integer[], $6::text[], $7::text[], $8::text[], $9::text[], $10::boolean[], $11::timestamptz[],
+                        $12::integer[], $13::integer[], $14::text[], $15::bigint[], $16::text[], $17::integer[])
+                 WITH ORDINALITY AS t(id, provider, instance, seq, kind, external_id, dedupe_key, chat_id, sender_id, from_me, occurred_at, message_type, status, body, raw_id,
+                                      media_mime, media_status, ord)
+            ORDER BY t.ord
+            """;
+
+        /// <summary>As many ids as the still-captured raw webhooks of the group have events (a duplicate leaves one unused).</summary>
+        public string AllocateEventIds { get; } = $"""
+            SELECT nextval(pg_get_serial_sequence('{schema}.events', 'id')) FROM generate_series(1, (
+                SELECT coalesce(sum(t.n), 0)::integer FROM unnest($1::bigint[], $2::integer[]) AS t(id, n)
+                JOIN {schema}.raw_webhooks r ON r.id = t.id WHERE r.status = 0))
+            """;
+
+        /// <summary>This transaction only: its commit does not wait for the WAL flush (see SaveGroupAsync).</summary>
+        public string AsynchronousCommit { get; } = "SELECT set_config('synchronous_commit', 'off', true)";
+
+        public string UpdateInstances { get; } = $"""
+            UPDATE {schema}.instances i SET next_seq = t.next_seq, last_webhook_at = $5, status = t.status,
+                   changed_at = CASE WHEN i.status = t.status THEN i.changed_at ELSE $5 END
+            FROM unnest($1::text[], $2::text[], $3::bigint[], $4::integer[]) AS t(provider, instance, next_seq, status)
+            WHERE i.provider = t.provider AND i.instance = t.instance
+            """;
+
+        public string MarkIngested { get; } = $"""
+            UPDATE {schema}.raw_webhooks r SET status = 1, event_count = t.c, processed_at = $3, error = NULL
+            FROM unnest($1::bigint[], $2::integer[]) AS t(id, c) WHERE r.id = t.id
+            """;
+
+        public string GetEvent { get; } = $"""
+            SELECT id, seq, raw_id, body, dispatch_status, created_at, media_status, media_key, media_size, media_mime, media_sha256, media_error
+            FROM {schema}.events WHERE id = $1
+            """;
+
+        public string SetMedia { get; } = $"""
+            UPDATE {schema}.events SET media_status = $2, media_key = $3, media_size = $4, media_mime = COALESCE($5, media_mime), media_sha256 = $6,
+                   media_error = $7, media_updated_at = $8
+            WHERE id = $1
+            """;
+
+        public string CountMedia { get; } = $"SELECT media_status, count(*) FROM {schema}.events WHERE media_status <> 0 GROUP BY media_status";
+
+        public string MarkDispatch { get; } = $"""
+            UPDATE {schema}.events e SET dispatch_status = t.s, dispatch_error = t.e
+            FROM unnest($1::bigint[], $2::integer[], $3::text[]) AS t(id, s, e) WHERE e.id = t.id
+            """;
+
+        public string GetInstance { get; } = $"SELECT status, changed_at, last_webhook_at FROM {schema}.instances WHERE provider = $1 AND instance = $2";
+    }
+}
