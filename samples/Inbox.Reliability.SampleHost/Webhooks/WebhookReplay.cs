@@ -15,8 +15,9 @@ namespace Inbox.Reliability.SampleHost.Webhooks;
 /// <c>--replay</c>: plays the providers against the running app over real HTTP. Every payload in <c>Fixtures/&lt;provider&gt;/</c>
 /// is posted with that provider's authentication, then posted again (a provider retry: same bytes, answered
 /// <c>duplicate</c>), and one payload goes with a forged signature (answered 401, not stored). Then it waits until every raw
-/// webhook is ingested or failed and every event is dispatched, and prints per provider what was captured, deduplicated
-/// and dispatched.
+/// webhook is ingested or failed, every event is dispatched and every media has ended (stored or failed, its media update
+/// delivered when the event went with a placeholder), and prints per provider what was captured, deduplicated and
+/// dispatched, then what became of the media.
 /// </summary>
 public sealed class WebhookReplay(Uri baseAddress, WebhookSettings settings, IInboxStore store, IJobQueue queue, IEnumerable<IWebhookProvider> adapters, DispatchedEvents dispatched)
 {
@@ -46,7 +47,8 @@ public sealed class WebhookReplay(Uri baseAddress, WebhookSettings settings, IIn
         await PostAsync(client, forged, forge: true, expected: null, cancellationToken);
         var posted = clock.Elapsed;
 
-        // 4. Wait for the pipeline: every raw webhook ingested or failed, every event dispatched (or a timeout).
+        // 4. Wait for the pipeline: every raw webhook ingested or failed, every event dispatched, every media ended and every
+        //    media update delivered (or a timeout).
         var (raws, settled) = await WaitForPipelineAsync(cancellationToken);
         Console.WriteLine();
         await SummaryAsync(fixtures, raws, settled, posted, clock.Elapsed, cancellationToken);
@@ -156,14 +158,19 @@ public sealed class WebhookReplay(Uri baseAddress, WebhookSettings settings, IIn
         {
             var raws = await store.ListRawWebhooksAsync(new RawWebhookQuery { Limit = int.MaxValue }, cancellationToken);
             var stats = await queue.GetStatsAsync(cancellationToken);
-            var busy = stats.Where(s => s.Queue is InboxQueues.Ingest or InboxQueues.Dispatch).Sum(s => s.Pending + s.Processing);
+            var busy = stats.Where(s => s.Queue is InboxQueues.Ingest or InboxQueues.Dispatch or InboxQueues.Media).Sum(s => s.Pending + s.Processing);
+            var media = await store.CountMediaAsync(cancellationToken);
+            var updates = dispatched.MediaUpdates;
             var settled = busy == 0
                 && raws.All(r => r.Status is RawWebhookStatus.Ingested or RawWebhookStatus.Failed)
-                && WebhookSettings.Providers.All(p => dispatched.Count(p) >= raws.Where(r => r.Provider == p).Sum(r => r.EventCount));
+                && WebhookSettings.Providers.All(p => dispatched.Count(p) >= raws.Where(r => r.Provider == p).Sum(r => r.EventCount))
+                && media.GetValueOrDefault(MediaStatus.Pending) == 0
+                && dispatched.Placeholders.All(updates.ContainsKey);
             if (settled) return (raws, true);
             if (clock.Elapsed > Timeout)
             {
-                _unexpected.Add(string.Create(Invariant, $"the pipeline did not settle within {Timeout.TotalSeconds:0} s ({busy} ingest/dispatch jobs pending or running)"));
+                _unexpected.Add(string.Create(Invariant,
+                    $"the pipeline did not settle within {Timeout.TotalSeconds:0} s ({busy} ingest/dispatch/media jobs pending or running, {media.GetValueOrDefault(MediaStatus.Pending)} media pending)"));
                 return (raws, false);
             }
 
@@ -173,12 +180,16 @@ public sealed class WebhookReplay(Uri baseAddress, WebhookSettings settings, IIn
 
     private async Task SummaryAsync(List<Fixture> fixtures, IReadOnlyList<StoredRawWebhook> raws, bool settled, TimeSpan posted, TimeSpan elapsed, CancellationToken cancellationToken)
     {
-        // Dispatch as the store records it, for every event the handler saw.
+        // Dispatch as the store records it, for every event the handler saw (an event once, however often it was delivered:
+        // a media update is the same event again), and the events with media.
         var dispatchedInStore = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var id in dispatched.EventIds)
+        var withMedia = new List<StoredInboxEvent>();
+        foreach (var id in dispatched.EventIds.Order())
         {
-            if (await store.GetEventAsync(id, cancellationToken) is { DispatchStatus: EventDispatchStatus.Dispatched } e)
+            if (await store.GetEventAsync(id, cancellationToken) is not { } e) continue;
+            if (e.DispatchStatus == EventDispatchStatus.Dispatched)
                 dispatchedInStore[e.Event.Provider] = dispatchedInStore.GetValueOrDefault(e.Event.Provider) + 1;
+            if (e.Media.Status != MediaStatus.None) withMedia.Add(e);
         }
 
         Console.WriteLine(string.Create(Invariant,
@@ -226,15 +237,56 @@ public sealed class WebhookReplay(Uri baseAddress, WebhookSettings settings, IIn
         if (dispatched.Deliveries != dispatched.EventIds.Count)
             Console.WriteLine(string.Create(Invariant, $"Redeliveries: {dispatched.Deliveries - dispatched.EventIds.Count} (at least once: a handler can see an event again)."));
 
+        await MediaSummaryAsync(withMedia, cancellationToken);
+
         if (_unexpected.Count == 0)
         {
-            Console.WriteLine("Result: OK: every payload stored once, every retry answered \"duplicate\", the forged one refused, every event dispatched.");
+            Console.WriteLine("Result: OK: every payload stored once, every retry answered \"duplicate\", the forged one refused, every event dispatched,");
+            Console.WriteLine("        every media ended (stored or failed), every placeholder followed by its media update.");
             return;
         }
 
         Console.WriteLine(string.Create(Invariant, $"Result: {_unexpected.Count} unexpected:"));
         foreach (var problem in _unexpected) Console.WriteLine("  " + problem);
     }
+
+    /// <summary>
+    /// What became of the media: counts by status (the store's, <see cref="IInboxStore.CountMediaAsync"/>), the events that
+    /// went with a placeholder and their media updates, and one line per media. Failed media are expected here (the
+    /// fixtures' URLs are fake); a media still pending, or a placeholder without its update, is not.
+    /// </summary>
+    private async Task MediaSummaryAsync(List<StoredInboxEvent> withMedia, CancellationToken cancellationToken)
+    {
+        var counts = await store.CountMediaAsync(cancellationToken);
+        var stored = counts.GetValueOrDefault(MediaStatus.Stored);
+        var failed = counts.GetValueOrDefault(MediaStatus.Failed);
+        var pending = counts.GetValueOrDefault(MediaStatus.Pending);
+        var placeholders = dispatched.Placeholders;
+        var updates = dispatched.MediaUpdates;
+        Console.WriteLine();
+        Console.WriteLine(string.Create(Invariant,
+            $"Media: {stored + failed + pending} events with media: {stored} stored, {failed} failed, {pending} pending; {placeholders.Count} dispatched with a placeholder (still pending when the chat's wait ran out), then {updates.Count} media updates (the same events again: not counted as dispatched above)."));
+        foreach (var e in withMedia)
+        {
+            var how = placeholders.Contains(e.Id) ? updates.ContainsKey(e.Id) ? "placeholder + update" : "placeholder, NO update" : "with the event";
+            var what = e.Media.Status switch
+            {
+                MediaStatus.Stored => string.Create(Invariant, $"stored {e.Media.Key} ({e.Media.Size:N0} bytes)"),
+                MediaStatus.Failed => "failed: " + Shorten(e.Media.Error, 90),
+                _ => e.Media.Status.ToString().ToLowerInvariant(),
+            };
+            Console.WriteLine(string.Create(Invariant, $"  event #{e.Id,-3} {e.Event.Provider,-9} {e.Event.MessageType,-8} {how,-22} {what}"));
+        }
+
+        if (failed > 0) Console.WriteLine("  (failed is expected without internet: the fixtures' media URLs are fake; Meta and W-API also need a token.)");
+        if (pending > 0) _unexpected.Add(string.Create(Invariant, $"{pending} media still pending"));
+        foreach (var id in placeholders.Where(id => !updates.ContainsKey(id)))
+            _unexpected.Add(string.Create(Invariant, $"event {id} went with a placeholder and got no media update"));
+        Console.WriteLine();
+    }
+
+    private static string Shorten(string? text, int max) =>
+        string.IsNullOrEmpty(text) ? "-" : text.Length <= max ? text : string.Concat(text.AsSpan(0, max - 1), "…");
 
     private int ParsedEvents(Fixture fixture)
     {
