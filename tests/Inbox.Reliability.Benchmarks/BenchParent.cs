@@ -236,6 +236,16 @@ public static class BenchParent
     /// <summary>Runs this program again with <paramref name="arguments"/>; returns its exit code and last JSON line (other output goes to stderr).</summary>
     private static async Task<(int ExitCode, string? Line)> RunChildAsync(IEnumerable<string> arguments, CancellationToken cancellationToken)
     {
+        var (exitCode, lines) = await RunSelfAsync(arguments, cancellationToken);
+        return (exitCode, lines.Count > 0 ? lines[^1] : null);
+    }
+
+    /// <summary>
+    /// Runs this program again with <paramref name="arguments"/> (killed on cancellation); returns its exit code and every
+    /// line it printed that starts with <c>{</c> (other output goes to stderr).
+    /// </summary>
+    internal static async Task<(int ExitCode, List<string> JsonLines)> RunSelfAsync(IEnumerable<string> arguments, CancellationToken cancellationToken)
+    {
         var self = Environment.ProcessPath ?? throw new InvalidOperationException("Cannot find this process's executable.");
         var start = new ProcessStartInfo(self) { RedirectStandardOutput = true, UseShellExecute = false };
         // Started as `dotnet Inbox.Reliability.Benchmarks.dll`: run the dll again the same way.
@@ -257,10 +267,10 @@ public static class BenchParent
                 // Already gone.
             }
         });
-        string? json = null;
+        var json = new List<string>();
         while (await child.StandardOutput.ReadLineAsync(CancellationToken.None) is { } line)
         {
-            if (line.StartsWith('{')) json = line;
+            if (line.StartsWith('{')) json.Add(line);
             else if (line.Length > 0) await Console.Error.WriteLineAsync(line);
         }
 

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Reflection;
 using System.Text.Json.Nodes;
 using Amazon.Runtime;
 using Amazon.S3;
@@ -160,8 +159,8 @@ public static class MediaMeasure
                 {
                     Func<int, int, Task> put = target switch
                     {
-                        "s3" => (worker, i) => s3.PutAsync(Key(name, worker, i), new GeneratedStream(pattern, size), "application/octet-stream"),
-                        "fs" => (worker, i) => fs.PutAsync(Key(name, worker, i), new GeneratedStream(pattern, size), "application/octet-stream"),
+                        "s3" => (worker, i) => s3.PutAsync(Key(name, worker, i), GeneratedStream.Repeating(pattern, size), "application/octet-stream"),
+                        "fs" => (worker, i) => fs.PutAsync(Key(name, worker, i), GeneratedStream.Repeating(pattern, size), "application/octet-stream"),
                         _ when size <= FauxqsBodyLimit => (worker, i) => plain.PutObjectAsync(new PutObjectRequest
                         {
                             BucketName = Bucket,
@@ -263,81 +262,7 @@ public static class MediaMeasure
     /// <summary>Runs this program again; returns its exit code and every JSON line it printed (other output goes to stderr).</summary>
     private static async Task<(int ExitCode, List<JsonObject> Lines)> RunChildProcessAsync(IEnumerable<string> arguments, CancellationToken cancellationToken)
     {
-        var self = Environment.ProcessPath ?? throw new InvalidOperationException("Cannot find this process's executable.");
-        var start = new ProcessStartInfo(self) { RedirectStandardOutput = true, UseShellExecute = false };
-        if (Path.GetFileNameWithoutExtension(self).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
-        {
-            start.ArgumentList.Add(Assembly.GetEntryAssembly()?.Location ?? throw new InvalidOperationException("Cannot find this program's assembly."));
-        }
-
-        foreach (var argument in arguments) start.ArgumentList.Add(argument);
-        using var child = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {self}.");
-        await using var kill = cancellationToken.Register(() =>
-        {
-            try
-            {
-                child.Kill(entireProcessTree: true);
-            }
-            catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception)
-            {
-                // Already gone.
-            }
-        });
-        var lines = new List<JsonObject>();
-        while (await child.StandardOutput.ReadLineAsync(CancellationToken.None) is { } line)
-        {
-            if (line.StartsWith('{') && JsonNode.Parse(line) is JsonObject json) lines.Add(json);
-            else if (line.Length > 0) await Console.Error.WriteLineAsync(line);
-        }
-
-        await child.WaitForExitAsync(CancellationToken.None);
-        cancellationToken.ThrowIfCancellationRequested();
-        return (child.ExitCode, lines);
-    }
-
-    /// <summary>A download-like source: non-seekable, no length, the pattern repeated up to the size.</summary>
-    private sealed class GeneratedStream(byte[] pattern, long length) : Stream
-    {
-        private long _position;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
-        {
-            var within = (int)(_position % pattern.Length);
-            var count = (int)Math.Min(Math.Min(buffer.Length, pattern.Length - within), length - _position);
-            if (count <= 0) return 0;
-            pattern.AsSpan(within, count).CopyTo(buffer);
-            _position += count;
-            return count;
-        }
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => ValueTask.FromResult(Read(buffer.Span));
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => Task.FromResult(Read(buffer.AsSpan(offset, count)));
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        var (exitCode, lines) = await BenchParent.RunSelfAsync(arguments, cancellationToken);
+        return (exitCode, lines.Select(line => JsonNode.Parse(line)).OfType<JsonObject>().ToList());
     }
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using Inbox.Reliability.Media;
+using Inbox.Reliability.Testing;
 using Xunit;
 
 namespace Inbox.Reliability.Conformance;
@@ -364,7 +365,7 @@ public abstract class MediaStoreConformanceTests : IAsyncLifetime
 /// A source like an HTTP response body: not seekable, no length, reads of irregular sizes. Can cancel a token, fail, or
 /// pause at a given offset.
 /// </summary>
-public sealed class NonSeekableStream(byte[] bytes, int maxRead) : Stream
+public sealed class NonSeekableStream(byte[] bytes, int maxRead) : NonSeekableReadStream
 {
     public const string FailureMessage = "The source failed half way (test).";
     private int _position;
@@ -382,20 +383,6 @@ public sealed class NonSeekableStream(byte[] bytes, int maxRead) : Stream
     public bool Paused { get; private set; }
 
     public bool ReachedEnd { get; private set; }
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
 
     public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
@@ -438,14 +425,4 @@ public sealed class NonSeekableStream(byte[] bytes, int maxRead) : Stream
         _position += count;
         return count;
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

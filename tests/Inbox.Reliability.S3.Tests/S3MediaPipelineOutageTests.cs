@@ -17,15 +17,16 @@ using Xunit.Abstractions;
 namespace Inbox.Reliability.S3.Tests;
 
 /// <summary>
-/// The media pipeline against S3 through an outage: 500 events (media and text over 50 chats) flow through a host on
-/// SQLite while the S3 server is stopped and started again. Captures and chats without media keep going; every media
+/// The media pipeline against S3 through an outage: 500 media events (50 chats) and 100 text messages (10 more chats)
+/// flow through a host on SQLite while the S3 server is stopped and started again. Captures and chats without media keep going; every media
 /// ends stored once S3 is back; nothing is lost.
 /// </summary>
 public sealed class S3MediaPipelineOutageTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private const string Secret = "zapi-secret-outage";
-    private const int Chats = 50;
-    private const int PerChat = 10; // 500 events
+    private const int MediaChats = 50;
+    private const int Chats = 60; // chats 50-59 are text only
+    private const int PerChat = 10; // 500 media events, 100 text messages
     private readonly FauxqsServer _s3 = new();
     private readonly string _folder = Path.Combine(Path.GetTempPath(), "inbox-s3-outage-" + Guid.NewGuid().ToString("n")[..12]);
     private readonly EventRecorder _recorder = new();
@@ -109,14 +110,14 @@ public sealed class S3MediaPipelineOutageTests(ITestOutputHelper output) : IAsyn
     [Fact]
     public async Task Captures_and_text_go_on_while_S3_is_down_and_every_media_ends_stored_once_it_is_back()
     {
-        // Chats 0-24 get an image at messages 0 and 5; chats 25-49 are text only.
+        // Chats 0-49 send images only; chats 50-59 text only.
         var medias = new ConcurrentDictionary<string, FakeMedia>();
         var bodies = new List<string>();
         for (var n = 0; n < PerChat; n++)
         {
             for (var chat = 0; chat < Chats; chat++)
             {
-                if (chat < Chats / 2 && n % 5 == 0)
+                if (chat < MediaChats)
                 {
                     var media = _fake.AddMedia(2048 + chat * 10 + n, "image/jpeg");
                     medias[media.MessageId] = media;
@@ -129,7 +130,9 @@ public sealed class S3MediaPipelineOutageTests(ITestOutputHelper output) : IAsyn
             }
         }
 
-        // The first fifth before the outage, and its media stored (checked in S3 now: the restarted server starts empty).
+        Assert.Equal(500, medias.Count);
+
+        // The first hundred before the outage, and its media stored (checked in S3 now: the restarted server starts empty).
         var verified = new HashSet<string>();
         var firstMedia = bodies.Take(100).Count(b => medias.Keys.Any(id => b.Contains(id, StringComparison.Ordinal)));
         foreach (var body in bodies.Take(100)) await CaptureAsync(body);
@@ -145,7 +148,7 @@ public sealed class S3MediaPipelineOutageTests(ITestOutputHelper output) : IAsyn
         // S3 goes down; the rest is captured meanwhile, and the text-only chats are delivered in full.
         await _s3.StopAsync();
         foreach (var body in bodies.Skip(100)) await CaptureAsync(body);
-        var textOnly = Enumerable.Range(Chats / 2, Chats / 2).SelectMany(chat => Enumerable.Range(0, PerChat).Select(n => $"T-{chat}-{n}")).ToHashSet();
+        var textOnly = Enumerable.Range(MediaChats, Chats - MediaChats).SelectMany(chat => Enumerable.Range(0, PerChat).Select(n => $"T-{chat}-{n}")).ToHashSet();
         await Eventually.TrueAsync(() => textOnly.IsSubsetOf(_recorder.Seen.Select(c => c.Event.ExternalId)), "the text-only chats to be delivered while S3 is down", TimeSpan.FromSeconds(60));
         var pendingDuringOutage = (await store.CountMediaAsync()).GetValueOrDefault(Storage.MediaStatus.Pending);
         output.WriteLine($"during the outage: {pendingDuringOutage} media pending, {_recorder.Seen.Count} deliveries");
