@@ -330,16 +330,15 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
         var now = Now;
         return await WithConnectionAsync(async connection =>
         {
-            await using var command = new NpgsqlCommand(_sql.Claim, connection);
-            command.Parameters.Add(Text(queue));
-            command.Parameters.Add(Timestamp(now));
-            command.Parameters.Add(Integer(maxJobs));
-            command.Parameters.Add(Text(owner));
-            command.Parameters.Add(Timestamp(now + leaseDuration));
+            // A lost claim (a database crash before the WAL flush) only means the job runs again: no flush wait.
+            await using var batch = new NpgsqlBatch(connection);
+            if (!_options.SynchronousClaimsAndOutcomes) batch.BatchCommands.Add(Command(_sql.AsynchronousCommit));
+            batch.BatchCommands.Add(Command(_sql.Claim, Text(queue), Timestamp(now), Integer(maxJobs), Text(owner), Timestamp(now + leaseDuration)));
             var jobs = new List<ClaimedJob>();
-            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
+                if (!_options.SynchronousClaimsAndOutcomes) await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // past set_config's row
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
                     jobs.Add(new ClaimedJob
@@ -404,6 +403,8 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
         return WithConnectionAsync(async connection =>
         {
             await using var batch = new NpgsqlBatch(connection);
+            var asynchronous = !_options.SynchronousClaimsAndOutcomes;
+            if (asynchronous) batch.BatchCommands.Add(Command(_sql.AsynchronousCommit)); // a lost outcome only means the job runs again
             var leavingIds = leaving.ToArray();
             if (leavingIds.Length > 0) batch.BatchCommands.Add(Command(_sql.LockKeysOfIds, Bigints(leavingIds)));
             batch.BatchCommands.Add(Command(_sql.Finish, Bigints(ids), Bigints(tokens), Integers(kinds), Texts(errors), Timestamps(retryAts), Timestamp(now)));
@@ -413,6 +414,7 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
             var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
+                if (asynchronous) await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
                 if (leavingIds.Length > 0) await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) done.Add((reader.GetInt64(0), reader.GetInt64(1)));
                 while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))

@@ -27,6 +27,15 @@ public sealed partial class PostgreSqlStorageOptions
     /// </summary>
     public TimeSpan BackstopPollInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Whether claims and job outcomes (complete, retry, fail, release) wait for their commit to reach disk. Default false:
+    /// they commit without waiting for the WAL flush, which removes most of the flush waits a busy queue spends. This is
+    /// safe for at-least-once delivery: only a crash of the database server itself (not of a host) can undo the last few
+    /// hundred milliseconds of them, and the jobs concerned then simply run again. Enqueues always wait for the flush (a job
+    /// is durable when <c>EnqueueAsync</c> returns), whatever this says. Set true to make claims and outcomes durable too.
+    /// </summary>
+    public bool SynchronousClaimsAndOutcomes { get; set; }
+
     internal string? ConnectionString { get; set; }
 
     internal bool HasDataSource { get; set; }

@@ -52,6 +52,7 @@ internal sealed class Sql
             """;
 
         Notify = "SELECT count(pg_notify($1, $2 || q)) FROM unnest($3::text[]) AS q";
+        AsynchronousCommit = "SELECT set_config('synchronous_commit', 'off', true)";
 
         // Makes the oldest live job of each key its head, for keys that have live jobs but no live head. Idempotent, and
         // correct whenever the keys' locks are held: after a head finished, was canceled, reaped or purged, or a requeue.
@@ -225,6 +226,9 @@ internal sealed class Sql
     public string LiveByDedupe { get; }
 
     public string Notify { get; }
+
+    /// <summary>This transaction only: its commit does not wait for the WAL flush.</summary>
+    public string AsynchronousCommit { get; }
 
     public string EnsureHeadsOfArrays { get; }
 
