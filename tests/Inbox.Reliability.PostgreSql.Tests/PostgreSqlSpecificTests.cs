@@ -31,13 +31,17 @@ public sealed class PostgreSqlSpecificTests(PostgresServer server) : IAsyncLifet
     }
 
     /// <summary>A separate "process": its own service provider, store, connection pool and notification sender id.</summary>
-    private ServiceProvider NewProvider(string schema, TimeProvider? time = null)
+    private ServiceProvider NewProvider(string schema, TimeProvider? time = null, bool synchronousClaimsAndOutcomes = false)
     {
         var services = new ServiceCollection();
         services.AddLogging();
         var builder = services.AddInboxReliability();
         if (time is not null) builder.UseTimeProvider(time);
-        builder.UsePostgreSql(server.ConnectionString, o => o.Schema = schema);
+        builder.UsePostgreSql(server.ConnectionString, o =>
+        {
+            o.Schema = schema;
+            o.SynchronousClaimsAndOutcomes = synchronousClaimsAndOutcomes;
+        });
         var provider = services.BuildServiceProvider();
         _cleanup.Add(provider);
         return provider;
@@ -72,6 +76,37 @@ public sealed class PostgreSqlSpecificTests(PostgresServer server) : IAsyncLifet
             Assert.Equal(id, Assert.Single(await stores[3].ClaimAsync("q", 10, "w", TimeSpan.FromMinutes(1))).Lease.JobId);
             await stores[2].MigrateAsync(); // and again later: nothing to do
         }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Claims_and_outcomes_behave_the_same_whether_or_not_they_wait_for_the_flush(bool synchronous)
+    {
+        var storage = NewStorage();
+        var store = NewProvider(storage.Schema, synchronousClaimsAndOutcomes: synchronous).GetRequiredService<IJobStore>();
+        await store.MigrateAsync();
+        var now = DateTimeOffset.UtcNow;
+        var ids = (await store.EnqueueAsync(
+        [
+            new NewJob("q", "a1", "A", now, null, 3, 0), new NewJob("q", "a2", "A", now, null, 3, 0),
+            new NewJob("q", "b1", "B", now, null, 3, 0), new NewJob("q", "u1", null, now, null, 3, 0),
+        ])).Select(r => r.Id).ToArray();
+
+        // Only each key's head and the unkeyed job are claimable; outcomes of keyed and unkeyed jobs in one group.
+        var claimed = await store.ClaimAsync("q", 10, "w", TimeSpan.FromMinutes(1));
+        Assert.Equal([ids[0], ids[2], ids[3]], claimed.Select(c => c.Lease.JobId).Order().ToArray());
+        var byId = claimed.ToDictionary(c => c.Lease.JobId);
+        var outcomes = await Task.WhenAll(
+            store.FinishAsync(byId[ids[0]].Lease, JobOutcome.Completed),
+            store.FinishAsync(byId[ids[2]].Lease, new JobOutcome(JobOutcomeKind.Retry, "later", now.AddHours(1))),
+            store.FinishAsync(byId[ids[3]].Lease, JobOutcome.Completed));
+        Assert.All(outcomes, Assert.True);
+        Assert.False(await store.FinishAsync(byId[ids[3]].Lease, JobOutcome.Completed)); // the fencing token still holds
+
+        Assert.Equal(JobStatus.Completed, (await store.GetJobAsync(ids[0]))!.Status);
+        Assert.Equal((JobStatus.Pending, "later"), ((await store.GetJobAsync(ids[2]))!.Status, (await store.GetJobAsync(ids[2]))!.LastError));
+        Assert.Equal([ids[1]], (await store.ClaimAsync("q", 10, "w", TimeSpan.FromMinutes(1))).Select(c => c.Lease.JobId).ToArray()); // A's next; B waits to retry
     }
 
     [Fact]
