@@ -219,6 +219,7 @@ public sealed class WebhookEndpointTests : IAsyncLifetime
 
         await _host.WaitForRawStatusAsync(first.Id!.Value, RawWebhookStatus.Ingested);
         await _host.WaitForRawStatusAsync(third.Id!.Value, RawWebhookStatus.Ingested);
+        await Eventually.TrueAsync(() => _host.Seen("zapi", "inst-1").Count > 0, "the message to reach the handler");
         var seen = Assert.Single(_host.Seen("zapi", "inst-1"));
         Assert.Equal("DUP-1", seen.Event.ExternalId);
         await Eventually.TrueAsync(async () => (await _host.Store.GetEventAsync(seen.EventId))?.DispatchStatus == EventDispatchStatus.Dispatched, "the event to be dispatched");
