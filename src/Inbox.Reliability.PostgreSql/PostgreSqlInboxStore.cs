@@ -124,8 +124,13 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
                 pending = conflicts.Where(i => !existing.ContainsKey(group[i].Key)).ToList();
             }
 
-            // One ingest job per new row, its payload the row's id.
-            var newRows = inserted.OrderBy(r => r.Value).ToList();
+            // One ingest job per instance with new rows, its payload the instance's highest new id: the job that ingests
+            // that row has ingested every older captured row of the instance with it (oldest first), so all of this group's.
+            var newRows = inserted
+                .GroupBy(r => (r.Key.Provider, r.Key.Instance))
+                .Select(g => g.MaxBy(r => r.Value))
+                .OrderBy(r => r.Value)
+                .ToList();
             if (newRows.Count > 0)
             {
                 var ingest = newRows.Select(r => (NewJob)(group[leaders[r.Key]].IngestJob with { Payload = r.Value.ToString(CultureInfo.InvariantCulture) })).ToList();

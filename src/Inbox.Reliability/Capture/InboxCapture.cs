@@ -107,8 +107,8 @@ internal sealed class InboxCapture : IInboxCapture
     }
 
     /// <summary>
-    /// One ingest job per raw webhook, without an ordering key: any ingest job parses every still-captured webhook of its
-    /// instance up to its own, oldest first, so arrival order holds while jobs run in parallel (see IngestHandler).
+    /// One ingest job per raw webhook, without an ordering key: an ingest job parses every still-captured webhook of its
+    /// instance, oldest first, in batches, so arrival order holds while jobs run in parallel (see IngestHandler).
     /// </summary>
     private static NewJob IngestJob(DateTimeOffset now) => new(InboxQueues.Ingest, "", null, now, null, 10, 0);
 

@@ -39,6 +39,7 @@ public static class InboxPipelineBuilderExtensions
                 sp.GetRequiredService<TimeProvider>(),
                 sp.GetRequiredService<QueueSignals>(),
                 sp.GetRequiredService<ILogger<InboxCapture>>()));
+            builder.Services.TryAddSingleton<IngestGates>();
             builder.AddJobHandler<IngestHandler>(InboxQueues.Ingest, o => marker.Ingest = o);
             builder.AddJobHandler<DispatchHandler>(InboxQueues.Dispatch, o => marker.Dispatch = o);
         }

@@ -18,28 +18,43 @@ namespace Inbox.Reliability.Ingest;
 /// and kept (reprocessable); storage errors retry the job.
 /// </summary>
 /// <remarks>
-/// Arrival order without serializing ingest: the job of raw webhook N parses every webhook of its instance that is still
-/// captured up to N, oldest first, and submits their saves in that order. Whichever job reaches a webhook first stores it,
-/// and it has already submitted every older one of the instance; a save of a webhook no longer captured is a no-op. So an
-/// instance's events reach dispatch in arrival order while ingest jobs run in parallel, and a burst is parsed in batches.
+/// Arrival order and batches: in one process, one ingest job at a time works on an instance (<see cref="IngestGates"/>). It
+/// reads every webhook of the instance that is still captured, oldest first (up to <see cref="BatchSize"/> at a time), parses
+/// them and submits their saves in that order, until its own webhook is among them or behind them. The jobs of the webhooks
+/// it took along find theirs no longer captured and end at once. So a burst is parsed and stored in batches (one
+/// transaction holds many webhooks), and an instance's events reach dispatch in arrival order. Across hosts the storage
+/// keeps the order: a save of a webhook no longer captured (another host got there first) is a no-op.
 /// </remarks>
-internal sealed class IngestHandler(IInboxStore store, IEnumerable<IWebhookProvider> providers, QueueSignals signals, TimeProvider time, IOptions<InboxPipelineOptions> options, ILogger<IngestHandler> logger, IServiceProvider services)
+internal sealed class IngestHandler(IInboxStore store, IEnumerable<IWebhookProvider> providers, QueueSignals signals, TimeProvider time, IOptions<InboxPipelineOptions> options, ILogger<IngestHandler> logger, IServiceProvider services, IngestGates gates)
     : IJobHandler
 {
     /// <summary>Media is downloaded only when a media store is configured; otherwise references stay in the events as they came.</summary>
     private readonly bool _mediaEnabled = services.GetService(typeof(IMediaStore)) is not null;
 
-    private const int BatchSize = 200;
+    internal const int BatchSize = 500;
 
     public async Task HandleAsync(JobContext job, CancellationToken cancellationToken)
     {
         var rawId = long.Parse(job.Payload, NumberStyles.None, CultureInfo.InvariantCulture);
         var raw = await store.GetRawWebhookAsync(rawId, cancellationToken).ConfigureAwait(false);
-        while (raw is { Status: RawWebhookStatus.Captured })
+        if (raw is not { Status: RawWebhookStatus.Captured }) return;
+
+        var gate = gates.For(raw.Provider, raw.Instance);
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            var batch = await store.GetCapturedRawWebhooksAsync(raw.Provider, raw.Instance, rawId, BatchSize, cancellationToken).ConfigureAwait(false);
-            await IngestInOrderAsync(batch, cancellationToken).ConfigureAwait(false);
-            raw = batch.Count == BatchSize ? await store.GetRawWebhookAsync(rawId, cancellationToken).ConfigureAwait(false) : null;
+            while (true)
+            {
+                var batch = await store.GetCapturedRawWebhooksAsync(raw.Provider, raw.Instance, long.MaxValue, BatchSize, cancellationToken).ConfigureAwait(false);
+                if (batch.Count > 0) await IngestInOrderAsync(batch, cancellationToken).ConfigureAwait(false);
+
+                // Done once this job's webhook was in the batch or behind it (taken by an earlier batch, here or elsewhere).
+                if (batch.Count < BatchSize || batch[^1].Id >= rawId) return;
+            }
+        }
+        finally
+        {
+            gate.Release();
         }
     }
 

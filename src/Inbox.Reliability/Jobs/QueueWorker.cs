@@ -104,6 +104,7 @@ internal sealed class QueueWorker : BackgroundService
         var idleWait = _options.MinPollInterval;
         var maxIdleWait = _store is IJobWakeupSource { BackstopPollInterval: { } backstop } && backstop > _options.MaxPollInterval ? backstop : _options.MaxPollInterval;
         var storageBackoff = TimeSpan.Zero;
+        var backlog = false;
         while (!stoppingToken.IsCancellationRequested)
         {
             // Claim for every free handler slot plus the prefetch buffer, so the next jobs are in memory when a
@@ -117,7 +118,20 @@ internal sealed class QueueWorker : BackgroundService
                 return;
             }
 
+            // With a backlog (the last claim was full), wait until half the prefetch buffer is free: the handlers still have
+            // the other half in hand, and one claim of many rows costs the storage far less than many claims of a few.
             var free = 1;
+            var want = backlog ? Math.Clamp(_options.Prefetch / 2, 1, _options.BatchSize) : 1;
+            try
+            {
+                for (; free < want; free++) await _held.WaitAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                _held.Release(free);
+                return;
+            }
+
             while (free < _options.BatchSize && _held.Wait(0)) free++;
 
             _signal.Reset();
@@ -143,6 +157,7 @@ internal sealed class QueueWorker : BackgroundService
 
             if (jobs.Count < free) _held.Release(free - jobs.Count);
             foreach (var job in jobs) Start(job);
+            backlog = jobs.Count == free;
 
             if (jobs.Count == 0)
             {

@@ -12,8 +12,10 @@ public interface IInboxStore
     /// <summary>
     /// Makes a raw webhook durable and enqueues its ingest job in the same transaction, then returns. The same body for the
     /// same provider and instance (a provider retry, same sha256) is stored once: its duplicate counter grows and the first
-    /// row's id comes back with <see cref="CaptureOutcome.Duplicate"/> set. Concurrent captures may share a transaction.
-    /// The ingest job's payload is set to the new row's id.
+    /// row's id comes back with <see cref="CaptureOutcome.Duplicate"/> set. The ingest job's payload is set to the new row's id.
+    /// Concurrent captures may share a transaction, and then one ingest job per instance: its payload is the highest new row id
+    /// of that instance (ingest takes an instance's captured webhooks oldest first, so the job that reaches that row has taken
+    /// the older ones with it).
     /// </summary>
     Task<CaptureOutcome> CaptureAsync(RawWebhook webhook, NewJob ingestJob, CancellationToken cancellationToken = default);
 
