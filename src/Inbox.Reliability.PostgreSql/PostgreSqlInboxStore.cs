@@ -454,6 +454,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
 
         // Follow-ups, called with each new event's id, in order: their jobs, and whether the media starts pending.
         var jobs = new List<NewJob>();
+        var drains = new Dictionary<(string Queue, string Key, string Payload), NewJob>();
         var outcomes = new IngestOutcome[group.Count];
         for (var g = 0; g < group.Count; g++)
         {
@@ -468,6 +469,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
             {
                 var next = group[g].FollowUp(row.Id, row.Event);
                 foreach (var job in next.Jobs) jobs.Add(CleanJob(job));
+                if (next.Drain is { } drain && CleanJob(drain) is var clean) drains.TryAdd((clean.Queue, clean.Key ?? "", clean.Payload), clean);
                 row.MediaPending = next.MediaPending;
                 var media = next.MediaPending ? new EventMedia(MediaStatus.Pending, MimeType: row.Event.Media?.MimeType) : EventMedia.None;
                 stored.Add(new StoredInboxEvent(row.Id, row.Seq, group[g].RawId, row.Event, EventDispatchStatus.Pending) { CreatedAt = now, Media = media });
@@ -489,8 +491,35 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
             await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
+        if (drains.Count > 0) jobs.AddRange(await DrainsToEnqueueAsync(connection, transaction, drains, cancellationToken).ConfigureAwait(false));
         if (jobs.Count > 0) await _jobs.InsertJobsAsync(connection, transaction, jobs, _jobs.Sender, cancellationToken).ConfigureAwait(false);
         return outcomes;
+    }
+
+    /// <summary>
+    /// The drain jobs to enqueue: those without a pending twin. The keys' locks come first (the order every writer of keyed
+    /// jobs takes them in), then the pending twins' rows, so a worker cannot start one of them before this commit.
+    /// </summary>
+    private async Task<List<NewJob>> DrainsToEnqueueAsync(NpgsqlConnection connection, NpgsqlTransaction transaction,
+        Dictionary<(string Queue, string Key, string Payload), NewJob> drains, CancellationToken cancellationToken)
+    {
+        var queues = drains.Keys.Select(d => (string?)d.Queue).ToArray();
+        var keys = drains.Keys.Select(d => (string?)d.Key).ToArray();
+        var payloads = drains.Keys.Select(d => (string?)d.Payload).ToArray();
+        var pending = new HashSet<(string, string, string)>();
+        await using (var batch = new NpgsqlBatch(connection, transaction))
+        {
+            batch.BatchCommands.Add(Command(_jobs.Statements.LockKeysOfArrays, Texts(queues), Texts(keys)));
+            batch.BatchCommands.Add(Command(_sql.LockPendingDrains, Texts(queues), Texts(keys), Texts(payloads)));
+            var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // past the lock's row
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) pending.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2)));
+            }
+        }
+
+        return drains.Where(d => !pending.Contains(d.Key)).Select(d => d.Value).ToList();
     }
 
     private NpgsqlBatchCommand InsertEvents(IReadOnlyList<SaveRequest> group, Plan?[] plans, List<EventRow> rows, DateTimeOffset now)
@@ -563,11 +592,30 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
         {
             await using var command = new NpgsqlCommand(_sql.GetEvent, connection);
             command.Parameters.Add(Bigint(id));
-            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            await using (reader.ConfigureAwait(false))
+            var events = await ReadEventsAsync(command, cancellationToken).ConfigureAwait(false);
+            return events.Count > 0 ? events[0] : null;
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<StoredInboxEvent>> GetPendingEventsAsync(string provider, string instance, string chatId, int limit, CancellationToken cancellationToken = default) =>
+        _jobs.WithConnectionAsync(async connection =>
+        {
+            await using var command = new NpgsqlCommand(_sql.GetPendingEvents, connection);
+            command.Parameters.Add(Text(provider));
+            command.Parameters.Add(Text(instance));
+            command.Parameters.Add(Text(Clean(chatId ?? "")));
+            command.Parameters.Add(Integer(Math.Max(1, limit)));
+            return (IReadOnlyList<StoredInboxEvent>)await ReadEventsAsync(command, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken);
+
+    private static async Task<List<StoredInboxEvent>> ReadEventsAsync(NpgsqlCommand command, CancellationToken cancellationToken)
+    {
+        var list = new List<StoredInboxEvent>();
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) return null;
-                return new StoredInboxEvent(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), InboxEventSerializer.Deserialize(reader.GetString(3)), (EventDispatchStatus)reader.GetInt16(4))
+                list.Add(new StoredInboxEvent(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), InboxEventSerializer.Deserialize(reader.GetString(3)), (EventDispatchStatus)reader.GetInt16(4))
                 {
                     CreatedAt = reader.GetFieldValue<DateTimeOffset>(5),
                     Media = new EventMedia(
@@ -577,8 +625,21 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
                         reader.IsDBNull(9) ? null : reader.GetString(9),
                         reader.IsDBNull(10) ? null : reader.GetString(10),
                         reader.IsDBNull(11) ? null : reader.GetString(11)),
-                };
+                    DispatchAttempts = reader.GetInt32(12),
+                });
             }
+        }
+
+        return list;
+    }
+
+    public Task<int> RecordDispatchFailureAsync(long id, string error, CancellationToken cancellationToken = default) =>
+        _jobs.WithConnectionAsync(async connection =>
+        {
+            await using var command = new NpgsqlCommand(_sql.RecordDispatchFailure, connection);
+            command.Parameters.Add(Bigint(id));
+            command.Parameters.Add(Text(Clean(Truncate(error ?? ""))));
+            return Convert.ToInt32(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) ?? 0, CultureInfo.InvariantCulture);
         }, cancellationToken);
 
     public Task SetMediaAsync(long eventId, EventMedia media, NewJob? followUp, CancellationToken cancellationToken = default)
@@ -859,9 +920,27 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
             FROM unnest($1::bigint[], $2::integer[]) AS t(id, c) WHERE r.id = t.id
             """;
 
-        public string GetEvent { get; } = $"""
-            SELECT id, seq, raw_id, body, dispatch_status, created_at, media_status, media_key, media_size, media_mime, media_sha256, media_error
-            FROM {schema}.events WHERE id = $1
+        private const string EventColumns = "id, seq, raw_id, body, dispatch_status, created_at, media_status, media_key, media_size, media_mime, media_sha256, media_error, dispatch_attempts";
+
+        public string GetEvent { get; } = $"SELECT {EventColumns} FROM {schema}.events WHERE id = $1";
+
+        // ix_events_pending: only events waiting for dispatch, by chat and sequence.
+        public string GetPendingEvents { get; } = $"""
+            SELECT {EventColumns} FROM {schema}.events
+            WHERE provider = $1 AND instance = $2 AND coalesce(chat_id, '') = $3 AND dispatch_status = 0
+            ORDER BY seq LIMIT $4
+            """;
+
+        public string RecordDispatchFailure { get; } = $"UPDATE {schema}.events SET dispatch_attempts = dispatch_attempts + 1, dispatch_error = $2 WHERE id = $1 RETURNING dispatch_attempts";
+
+        // Pending drain jobs (not started) of the given queue, key and payload, locked so no worker starts one before this
+        // transaction commits: a worker that starts it afterwards sees the events stored with it.
+        public string LockPendingDrains { get; } = $"""
+            SELECT j.queue, j.key, j.payload FROM {schema}.jobs j
+            JOIN unnest($1::text[], $2::text[], $3::text[]) AS t(queue, key, payload) ON j.queue = t.queue AND j.key = t.key AND j.payload = t.payload
+            WHERE j.status = 0 AND j.key IS NOT NULL
+            ORDER BY j.id
+            FOR UPDATE OF j
             """;
 
         public string SetMedia { get; } = $"""

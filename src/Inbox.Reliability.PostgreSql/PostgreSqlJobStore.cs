@@ -89,6 +89,9 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
 
     internal string Schema => _schemaName;
 
+    /// <summary>The job statements of this schema (the pipeline store takes key locks with them).</summary>
+    internal Sql Statements => _sql;
+
     /// <summary>This store's NOTIFY sender id: jobs other stores of this process insert with it do not wake this process twice.</summary>
     internal string Sender => _sender;
 

@@ -129,5 +129,9 @@ internal static class PostgreSqlMigrations
                 PRIMARY KEY (provider, instance)
             ) WITH (fillfactor = 50);
             """),
+        (3, "chat dispatch runs", """
+            ALTER TABLE {s}.events ADD COLUMN dispatch_attempts integer NOT NULL DEFAULT 0;
+            CREATE INDEX ix_events_pending ON {s}.events (provider, instance, (coalesce(chat_id, '')), seq) WHERE dispatch_status = 0;
+            """),
     ];
 }

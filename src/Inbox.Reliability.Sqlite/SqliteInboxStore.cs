@@ -125,6 +125,14 @@ internal sealed class SqliteInboxStore(SqliteJobStore jobs) : IInboxStore
                     .Set("$r", rawWebhookId).Set("$now", now).Set("$mm", e.Media?.MimeType).ExecuteScalar()!;
                 var next = followUp(id, e);
                 foreach (var job in next.Jobs) SqliteJobStore.InsertJob(context, job, now);
+
+                // A pending drain job of the chat delivers this event too; claims go through this writer, so none starts meanwhile.
+                if (next.Drain is { } drain && context.Command(
+                        "SELECT 1 FROM inbox_jobs INDEXED BY ix_inbox_jobs_key WHERE queue = $q AND key = $k AND key IS NOT NULL AND status IN (0, 1) AND status = 0 AND payload = $p LIMIT 1")
+                        .Set("$q", drain.Queue).Set("$k", drain.Key).Set("$p", drain.Payload).ExecuteScalar() is null)
+                {
+                    SqliteJobStore.InsertJob(context, drain, now);
+                }
                 var media = EventMedia.None;
                 if (next.MediaPending)
                 {
@@ -163,29 +171,55 @@ internal sealed class SqliteInboxStore(SqliteJobStore jobs) : IInboxStore
             context.Command("UPDATE inbox_raw_webhooks SET status = 2, error = $e, processed_at = $now WHERE id = $id AND status = 0")
                 .Set("$e", reason.Length <= 2000 ? reason : reason[..2000]).Set("$now", jobs.Now).Set("$id", id).ExecuteNonQuery(), cancellationToken);
 
+    private const string EventColumns = "id, seq, raw_id, body, dispatch_status, created_at, media_status, media_key, media_size, media_mime, media_sha256, media_error, dispatch_attempts";
+
     public async Task<StoredInboxEvent?> GetEventAsync(long id, CancellationToken cancellationToken = default)
     {
         var connection = await jobs.OpenReaderAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
             using var command = connection.CreateCommand();
-            command.CommandText = "SELECT id, seq, raw_id, body, dispatch_status, created_at, media_status, media_key, media_size, media_mime, media_sha256, media_error FROM inbox_events WHERE id = $id";
+            command.CommandText = "SELECT " + EventColumns + " FROM inbox_events WHERE id = $id";
             command.Set("$id", id);
             using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            if (!reader.Read()) return null;
-            return new StoredInboxEvent(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), InboxEventSerializer.Deserialize(reader.GetString(3)), (EventDispatchStatus)reader.GetInt32(4))
-            {
-                CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(5)),
-                Media = new EventMedia(
-                    (MediaStatus)reader.GetInt32(6),
-                    reader.IsDBNull(7) ? null : reader.GetString(7),
-                    reader.IsDBNull(8) ? null : reader.GetInt64(8),
-                    reader.IsDBNull(9) ? null : reader.GetString(9),
-                    reader.IsDBNull(10) ? null : reader.GetString(10),
-                    reader.IsDBNull(11) ? null : reader.GetString(11)),
-            };
+            return reader.Read() ? ReadEvent(reader) : null;
         }
     }
+
+    public async Task<IReadOnlyList<StoredInboxEvent>> GetPendingEventsAsync(string provider, string instance, string chatId, int limit, CancellationToken cancellationToken = default)
+    {
+        var connection = await jobs.OpenReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT " + EventColumns + " FROM inbox_events INDEXED BY ix_inbox_events_pending " +
+                "WHERE provider = $p AND instance = $i AND coalesce(chat_id, '') = $c AND dispatch_status = 0 ORDER BY seq LIMIT $limit";
+            command.Set("$p", provider).Set("$i", instance).Set("$c", chatId ?? "").Set("$limit", Math.Max(1, limit));
+            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var list = new List<StoredInboxEvent>();
+            while (reader.Read()) list.Add(ReadEvent(reader));
+            return list;
+        }
+    }
+
+    private static StoredInboxEvent ReadEvent(SqliteDataReader reader) =>
+        new(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), InboxEventSerializer.Deserialize(reader.GetString(3)), (EventDispatchStatus)reader.GetInt32(4))
+        {
+            CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(5)),
+            Media = new EventMedia(
+                (MediaStatus)reader.GetInt32(6),
+                reader.IsDBNull(7) ? null : reader.GetString(7),
+                reader.IsDBNull(8) ? null : reader.GetInt64(8),
+                reader.IsDBNull(9) ? null : reader.GetString(9),
+                reader.IsDBNull(10) ? null : reader.GetString(10),
+                reader.IsDBNull(11) ? null : reader.GetString(11)),
+            DispatchAttempts = reader.GetInt32(12),
+        };
+
+    public Task<int> RecordDispatchFailureAsync(long id, string error, CancellationToken cancellationToken = default) =>
+        jobs.Writer.WriteAsync(context => Convert.ToInt32(
+            context.Command("UPDATE inbox_events SET dispatch_attempts = dispatch_attempts + 1, dispatch_error = $e WHERE id = $id RETURNING dispatch_attempts")
+                .Set("$e", error is { Length: > 2000 } ? error[..2000] : error).Set("$id", id).ExecuteScalar() ?? 0, CultureInfo.InvariantCulture), cancellationToken);
 
     public Task SetMediaAsync(long eventId, EventMedia media, NewJob? followUp, CancellationToken cancellationToken = default)
     {

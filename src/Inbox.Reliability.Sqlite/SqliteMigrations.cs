@@ -106,5 +106,9 @@ internal static class SqliteMigrations
             ALTER TABLE inbox_events ADD COLUMN media_updated_at INTEGER NULL;
             CREATE INDEX ix_inbox_events_media ON inbox_events (media_status) WHERE media_status IN (1, 3);
             """),
+        (4, "chat dispatch runs", """
+            ALTER TABLE inbox_events ADD COLUMN dispatch_attempts INTEGER NOT NULL DEFAULT 0;
+            CREATE INDEX ix_inbox_events_pending ON inbox_events (provider, instance, coalesce(chat_id, ''), seq) WHERE dispatch_status = 0;
+            """),
     ];
 }

@@ -25,4 +25,7 @@ internal static partial class CaptureLog
 
     [LoggerMessage(2007, LogLevel.Error, "Event {EventId} ({DedupeKey}) failed dispatch for good after {Attempts} attempts")]
     public static partial void DispatchFailed(ILogger logger, long eventId, string dedupeKey, int attempts, Exception exception);
+
+    [LoggerMessage(2008, LogLevel.Warning, "Event {EventId} ({DedupeKey}) failed delivery attempt {Attempt} of {MaxAttempts}; its chat waits and retries at {RetryAt:O}")]
+    public static partial void DispatchRetrying(ILogger logger, long eventId, string dedupeKey, int attempt, int maxAttempts, DateTimeOffset retryAt, Exception exception);
 }

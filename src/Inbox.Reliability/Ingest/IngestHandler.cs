@@ -60,19 +60,18 @@ internal sealed class IngestHandler(IInboxStore store, IEnumerable<IWebhookProvi
 
     private async Task IngestInOrderAsync(IReadOnlyList<StoredRawWebhook> batch, CancellationToken cancellationToken)
     {
-        var maxAttempts = options.Value.DispatchMaxAttempts;
         var now = time.GetUtcNow();
         var saves = new List<Task>(batch.Count);
         foreach (var raw in batch)
         {
             // Submitted one after another without waiting: the storage keeps their order (and may commit them together).
-            saves.Add(IngestOneAsync(raw, maxAttempts, now, cancellationToken));
+            saves.Add(IngestOneAsync(raw, now, cancellationToken));
         }
 
         await Task.WhenAll(saves).ConfigureAwait(false);
     }
 
-    private Task IngestOneAsync(StoredRawWebhook raw, int maxAttempts, DateTimeOffset now, CancellationToken cancellationToken)
+    private Task IngestOneAsync(StoredRawWebhook raw, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var adapter = providers.FirstOrDefault(p => string.Equals(p.Name, raw.Provider, StringComparison.OrdinalIgnoreCase));
         if (adapter is null)
@@ -92,14 +91,14 @@ internal sealed class IngestHandler(IInboxStore store, IEnumerable<IWebhookProvi
             return store.MarkRawWebhookFailedAsync(raw.Id, ex.Message, cancellationToken);
         }
 
-        var saved = store.SaveEventsAsync(raw.Id, events, (id, e) => FollowUp(id, e, maxAttempts, now), cancellationToken);
+        var saved = store.SaveEventsAsync(raw.Id, events, (id, e) => FollowUp(id, e, now), cancellationToken);
         return ReportAsync(raw, saved);
     }
 
-    private EventFollowUp FollowUp(long id, InboxEvent e, int maxAttempts, DateTimeOffset now)
+    private EventFollowUp FollowUp(long id, InboxEvent e, DateTimeOffset now)
     {
-        if (_mediaEnabled && HasMedia(e)) return new EventFollowUp([MediaJob(id, options.Value.Media.MaxAttempts, now), DispatchJob(id, e, maxAttempts, now)], true);
-        return new EventFollowUp([DispatchJob(id, e, maxAttempts, now)], false);
+        if (_mediaEnabled && HasMedia(e)) return new EventFollowUp([MediaJob(id, options.Value.Media.MaxAttempts, now)], true) { Drain = ChatJob(e, now) };
+        return new EventFollowUp([], false) { Drain = ChatJob(e, now) };
     }
 
     private async Task ReportAsync(StoredRawWebhook raw, Task<IngestOutcome> saved)
@@ -117,11 +116,25 @@ internal sealed class IngestHandler(IInboxStore store, IEnumerable<IWebhookProvi
         if (_mediaEnabled && outcome.Stored.Any(e => e.Media.Status == MediaStatus.Pending)) signals.Set(InboxQueues.Media);
     }
 
-    /// <summary>Dispatch keeps per-chat order: the ordering key is the instance and the chat (the instance alone for events without a chat).</summary>
+    /// <summary>Dispatch keeps per-chat order: the ordering key is the provider, the instance and the chat (empty for events without a chat).</summary>
+    internal static string ChatKey(InboxEvent inboxEvent) => inboxEvent.Provider + "|" + inboxEvent.Instance + "|" + (inboxEvent.ChatId ?? "");
+
+    /// <summary>
+    /// The job that delivers a chat's pending events in order (payload <see cref="ChatPayload"/>, key <see cref="ChatKey"/>):
+    /// enqueued with an event unless one is still pending, so a chat that receives faster than it is delivered is
+    /// delivered in runs, one job for many events. Failed deliveries are counted on the event, not the job, which retries
+    /// only for storage errors (and never gives up: its events would wait for the chat's next message otherwise).
+    /// </summary>
+    internal static NewJob ChatJob(InboxEvent inboxEvent, DateTimeOffset now) =>
+        new(InboxQueues.Dispatch, ChatPayload, ChatKey(inboxEvent), now, null, int.MaxValue, 0);
+
+    internal const string ChatPayload = "chat";
+
+    /// <summary>One event's delivery (a media update): same chat key, so in order with the chat's runs.</summary>
     internal static NewJob DispatchJob(long eventId, InboxEvent inboxEvent, int maxAttempts, DateTimeOffset now) => new(
         InboxQueues.Dispatch,
         eventId.ToString(CultureInfo.InvariantCulture),
-        inboxEvent.Provider + "|" + inboxEvent.Instance + "|" + (inboxEvent.ChatId ?? ""),
+        ChatKey(inboxEvent),
         now,
         null,
         maxAttempts,

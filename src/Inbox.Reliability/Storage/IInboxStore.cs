@@ -55,6 +55,16 @@ public interface IInboxStore
     Task MarkEventDispatchAsync(long id, EventDispatchStatus status, string? error, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Gets the events of one chat still waiting for dispatch (<see cref="EventDispatchStatus.Pending"/>), in sequence order,
+    /// with their bodies: a chat's dispatch job delivers them one after another. An empty <paramref name="chatId"/> means the
+    /// instance's events without a chat.
+    /// </summary>
+    Task<IReadOnlyList<StoredInboxEvent>> GetPendingEventsAsync(string provider, string instance, string chatId, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>Records a failed delivery of an event (the error, one more attempt) and returns how many attempts it has had.</summary>
+    Task<int> RecordDispatchFailureAsync(long id, string error, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Puts failed raw webhooks matching the filter back to captured and enqueues an ingest job for each (built by
     /// <paramref name="ingestJob"/>, its payload set to the row's id). Returns how many.
     /// </summary>
@@ -185,12 +195,23 @@ public sealed record StoredInboxEvent(long Id, long Sequence, long RawWebhookId,
 
     /// <summary>Its media's state: <see cref="MediaStatus.None"/> when it has no media or the media pipeline is off.</summary>
     public EventMedia Media { get; init; } = EventMedia.None;
+
+    /// <summary>How many deliveries of it failed so far.</summary>
+    public int DispatchAttempts { get; init; }
 }
 
 /// <summary>What ingest does after storing an event.</summary>
-/// <param name="Jobs">The jobs to enqueue with it (dispatch, media).</param>
+/// <param name="Jobs">The jobs to enqueue with it (media).</param>
 /// <param name="MediaPending">True when a media job was enqueued: the event's media starts <see cref="MediaStatus.Pending"/>.</param>
-public sealed record EventFollowUp(IReadOnlyList<NewJob> Jobs, bool MediaPending);
+public sealed record EventFollowUp(IReadOnlyList<NewJob> Jobs, bool MediaPending)
+{
+    /// <summary>
+    /// The job that delivers the event's chat (its queue, key and payload name the chat): enqueued with the event unless a
+    /// job with the same queue, key and payload is still pending (not started yet), which will deliver this event too. The
+    /// check and the enqueue happen under locks that keep a worker from starting that pending job meanwhile.
+    /// </summary>
+    public NewJob? Drain { get; init; }
+}
 
 /// <summary>Where an event's media is.</summary>
 public enum MediaStatus
