@@ -18,15 +18,18 @@ public sealed class EventRecorder
     public ConcurrentQueue<InboxEventContext> Seen { get; } = new();
 
     public Func<InboxEventContext, bool> FailWhen { get; set; } = _ => false;
+
+    /// <summary>When set, the handler waits for it before returning from the event with this external id.</summary>
+    public (string ExternalId, TaskCompletionSource Release)? HoldOn { get; set; }
 }
 
 public sealed class RecordingEventHandler(EventRecorder recorder) : IInboxEventHandler
 {
-    public Task HandleAsync(InboxEventContext context, CancellationToken cancellationToken)
+    public async Task HandleAsync(InboxEventContext context, CancellationToken cancellationToken)
     {
         recorder.Seen.Enqueue(context);
+        if (recorder.HoldOn is { } hold && hold.ExternalId == context.Event.ExternalId) await hold.Release.Task.WaitAsync(cancellationToken);
         if (recorder.FailWhen(context)) throw new InvalidOperationException($"handler failed on {context.Event.ExternalId}");
-        return Task.CompletedTask;
     }
 }
 
@@ -61,7 +64,11 @@ public abstract class WebhookPipelineConformanceTests : IAsyncLifetime
         inbox.AddZApi(o => o.WebhookSecret = ZApiSecret)
              .AddMetaCloudApi(o => o.AppSecret = MetaAppSecret)
              .AddEventHandler<RecordingEventHandler>()
-             .AddWebhookPipeline(o => o.MaxBodyBytes = 64 * 1024);
+             .AddWebhookPipeline(o =>
+             {
+                 o.MaxBodyBytes = 64 * 1024;
+                 o.DispatchMaxAttempts = 3;
+             });
         _host = builder.Build();
         await _host.StartAsync();
     }
@@ -149,6 +156,57 @@ public abstract class WebhookPipelineConformanceTests : IAsyncLifetime
         Assert.Equal([("A1", 1), ("A2", 1), ("A2", 2), ("A3", 1)], chatA);
         Assert.Equal(["B1", "B2"], Recorder.Seen.Where(s => s.Event.ChatId == "551100000002").Select(s => s.Event.ExternalId));
         Assert.Equal([1L, 2L, 3L, 4L, 5L], Recorder.Seen.Select(s => s.Sequence).Distinct().Order());
+    }
+
+    [Fact]
+    public async Task A_failing_event_counts_its_own_attempts_then_fails_for_good_and_its_chat_goes_on()
+    {
+        // DispatchMaxAttempts is 3 here. A1 fails twice then succeeds; A2 always fails; A3 follows.
+        Recorder.FailWhen = c => (c.Event.ExternalId == "A1" && c.Attempt < 3) || c.Event.ExternalId == "A2";
+        var ids = new Dictionary<string, long>();
+        foreach (var id in new[] { "A1", "A2", "A3" })
+        {
+            Assert.Equal(CaptureStatus.Stored, (await CaptureZApi(ZApiText(id, "551100000001", "m " + id))).Status);
+        }
+
+        await Eventually.TrueAsync(() => Recorder.Seen.Any(s => s.Event.ExternalId == "A3"), "A3 after A2 failed for good",
+            between: () => Time.Advance(TimeSpan.FromMilliseconds(500)));
+        Assert.Equal([("A1", 1), ("A1", 2), ("A1", 3), ("A2", 1), ("A2", 2), ("A2", 3), ("A3", 1)], Recorder.Seen.Select(s => (s.Event.ExternalId, s.Attempt)));
+        foreach (var seen in Recorder.Seen) ids[seen.Event.ExternalId] = seen.EventId;
+
+        await Eventually.TrueAsync(async () => (await Store.GetEventAsync(ids["A3"]))?.DispatchStatus == EventDispatchStatus.Dispatched, "A3 to be marked dispatched");
+        var a1 = (await Store.GetEventAsync(ids["A1"]))!;
+        var a2 = (await Store.GetEventAsync(ids["A2"]))!;
+        Assert.Equal((EventDispatchStatus.Dispatched, 2), (a1.DispatchStatus, a1.DispatchAttempts));
+        Assert.Equal((EventDispatchStatus.Failed, 3), (a2.DispatchStatus, a2.DispatchAttempts));
+        Assert.Empty(await Store.GetPendingEventsAsync("zapi", "inst-1", "551100000001", 10));
+    }
+
+    [Fact]
+    public async Task A_chat_that_receives_while_it_is_delivered_gets_one_job_for_the_events_that_wait()
+    {
+        const string Chat = "551100000009";
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Recorder.HoldOn = ("R0", release);
+        Assert.Equal(CaptureStatus.Stored, (await CaptureZApi(ZApiText("R0", Chat, "first"))).Status);
+        await WaitForSeen(1, "R0 to reach the (held) handler");
+
+        // Forty more while R0 is being delivered: the chat's running job does not take them (it may have read its events
+        // already), so the first of them enqueues a job and the other 39 find it pending.
+        var sent = Enumerable.Range(1, 40).Select(i => "R" + i).ToList();
+        foreach (var id in sent) Assert.Equal(CaptureStatus.Stored, (await CaptureZApi(ZApiText(id, Chat, id))).Status);
+        await Eventually.TrueAsync(async () => (await Store.GetPendingEventsAsync("zapi", "inst-1", Chat, 100)).Count == 41, "the 40 events to be ingested",
+            between: () => Time.Advance(TimeSpan.FromMilliseconds(200)));
+        var dispatch = (await Jobs.GetStatsAsync()).Single(q => q.Queue == "inbox.dispatch");
+        Assert.Equal((1L, 1L), (dispatch.Processing, dispatch.Pending));
+
+        release.SetResult();
+        await WaitForSeen(41, "all 41 events");
+        Assert.Equal(["R0", .. sent], Recorder.Seen.Select(s => s.Event.ExternalId));
+        await Eventually.TrueAsync(async () => (await Store.GetPendingEventsAsync("zapi", "inst-1", Chat, 100)).Count == 0, "every event to be marked dispatched",
+            between: () => Time.Advance(TimeSpan.FromMilliseconds(200)));
+        await Eventually.TrueAsync(async () => (await Jobs.GetStatsAsync()).Single(q => q.Queue == "inbox.dispatch") is { Pending: 0, Processing: 0, Completed: 2 },
+            "two dispatch jobs to have completed for 41 events", between: () => Time.Advance(TimeSpan.FromMilliseconds(200)));
     }
 
     [Fact]
