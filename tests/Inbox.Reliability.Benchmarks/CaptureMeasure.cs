@@ -102,8 +102,16 @@ public static class CaptureMeasure
         await recorder.WaitAsync("wo", WarmupWebhooks / 2 - warmOpen.Non2xx, TimeSpan.FromSeconds(120));
         await recorder.WaitAsync("wp", WarmupWebhooks / 4, TimeSpan.FromSeconds(120));
         foreach (var (status, count) in warmOpen.Statuses) warm.Statuses.AddOrUpdate(status, count, (_, c) => c + count);
-        warm = warm with { Non2xx = warm.Non2xx + warmOpen.Non2xx };
-        await phases.MarkAsync($"warm-up ({WarmupWebhooks + WarmupWebhooks / 2} webhooks over HTTP, {WarmupWebhooks / 4} in-process, non-2xx {warm.Non2xx})");
+
+        // On 2 busy cores the runtime's background compiler falls behind: give it idle time to finish the optimized code of
+        // what the warm-up made hot, as a host serving for minutes would have it, then warm the optimized code once more.
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        var warmAgain = await ClosedLoopAsync(client, url, "w2", WarmupWebhooks / 2, Clients);
+        await recorder.WaitAsync("w2", WarmupWebhooks / 2, TimeSpan.FromSeconds(120));
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        foreach (var (status, count) in warmAgain.Statuses) warm.Statuses.AddOrUpdate(status, count, (_, c) => c + count);
+        warm = warm with { Non2xx = warm.Non2xx + warmOpen.Non2xx + warmAgain.Non2xx };
+        await phases.MarkAsync($"warm-up ({2 * WarmupWebhooks} webhooks over HTTP, {WarmupWebhooks / 4} in-process, 5 s idle, non-2xx {warm.Non2xx})");
 
         // 1. Throughput: 32 closed-loop clients.
         var clock = Stopwatch.StartNew();
