@@ -65,7 +65,7 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
     /// Jobs claimed here and not finished yet, and whether each has a key: a group of completions of unkeyed jobs skips
     /// the key locks and the head repair. A job missing here (claimed before a restart of this store) counts as keyed.
     /// </summary>
-    private readonly ConcurrentDictionary<long, bool> _claimedKeyed = new();
+    private readonly ConcurrentDictionary<long, (string Queue, string? Key)> _claimedKeyed = new();
     private const int MaxRememberedClaims = 100_000;
     private readonly Sql _sql;
 
@@ -362,7 +362,7 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
             }
 
             if (_claimedKeyed.Count > MaxRememberedClaims) _claimedKeyed.Clear(); // leases lost without an outcome; forgetting is safe
-            foreach (var job in jobs) _claimedKeyed[job.Lease.JobId] = job.Key is not null;
+            foreach (var job in jobs) _claimedKeyed[job.Lease.JobId] = (queue, job.Key);
 
             // RETURNING gives no order; hand jobs out in claim order.
             jobs.Sort(static (a, b) => a.Priority != b.Priority ? b.Priority.CompareTo(a.Priority)
@@ -391,6 +391,8 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
         var errors = new string?[n];
         var retryAts = new DateTimeOffset[n];
         var leaving = new List<long>(n); // keyed jobs leaving their key: their keys are locked and get a new head
+        var leavingKeys = new HashSet<(string Queue, string Key)>();
+        var unknownKeys = false; // a job claimed before this store started: its key is looked up by id
         for (var i = 0; i < n; i++)
         {
             var (lease, outcome) = finishes[i];
@@ -399,8 +401,13 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
             kinds[i] = (int)outcome.Kind;
             errors[i] = outcome.Error;
             retryAts[i] = (outcome.RetryAt ?? (outcome.Kind == JobOutcomeKind.Released ? DateTimeOffset.UnixEpoch : now)).ToUniversalTime(); // epoch: a release keeps the due time
-            var keyed = !_claimedKeyed.TryRemove(lease.JobId, out var hasKey) || hasKey;
-            if (keyed && outcome.Kind is JobOutcomeKind.Completed or JobOutcomeKind.Failed or JobOutcomeKind.Canceled) leaving.Add(lease.JobId);
+            var known = _claimedKeyed.TryRemove(lease.JobId, out var claimed);
+            if ((!known || claimed.Key is not null) && outcome.Kind is JobOutcomeKind.Completed or JobOutcomeKind.Failed or JobOutcomeKind.Canceled)
+            {
+                leaving.Add(lease.JobId);
+                if (known) leavingKeys.Add((claimed.Queue, claimed.Key!));
+                else unknownKeys = true;
+            }
         }
 
         return WithConnectionAsync(async connection =>
@@ -408,10 +415,20 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
             await using var batch = new NpgsqlBatch(connection);
             var asynchronous = !_options.SynchronousClaimsAndOutcomes;
             if (asynchronous) batch.BatchCommands.Add(Command(_sql.AsynchronousCommit)); // a lost outcome only means the job runs again
+            // The keys of jobs claimed here are known: lock and repair them by (queue, key), without looking the rows up.
             var leavingIds = leaving.ToArray();
-            if (leavingIds.Length > 0) batch.BatchCommands.Add(Command(_sql.LockKeysOfIds, Bigints(leavingIds)));
+            var keyQueues = leavingKeys.Select(k => (string?)k.Queue).ToArray();
+            var keyNames = leavingKeys.Select(k => (string?)k.Key).ToArray();
+            if (leavingIds.Length > 0)
+            {
+                batch.BatchCommands.Add(unknownKeys ? Command(_sql.LockKeysOfIds, Bigints(leavingIds)) : Command(_sql.LockKeysOfArrays, Texts(keyQueues), Texts(keyNames)));
+            }
+
             batch.BatchCommands.Add(Command(_sql.Finish, Bigints(ids), Bigints(tokens), Integers(kinds), Texts(errors), Timestamps(retryAts), Timestamp(now)));
-            if (leavingIds.Length > 0) batch.BatchCommands.Add(Command(_sql.EnsureHeadsOfIds, Bigints(leavingIds)));
+            if (leavingIds.Length > 0)
+            {
+                batch.BatchCommands.Add(unknownKeys ? Command(_sql.EnsureHeadsOfIds, Bigints(leavingIds)) : Command(_sql.EnsureHeadsOfArrays, Texts(keyQueues), Texts(keyNames)));
+            }
 
             var done = new HashSet<(long, long)>();
             var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
