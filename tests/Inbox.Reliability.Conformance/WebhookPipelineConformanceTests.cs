@@ -68,6 +68,7 @@ public abstract class WebhookPipelineConformanceTests : IAsyncLifetime
              {
                  o.MaxBodyBytes = 64 * 1024;
                  o.DispatchMaxAttempts = 3;
+                 o.LeaseDuration = TimeSpan.FromMinutes(10); // time jumps by minutes in some tests; no lease may expire meanwhile
              });
         _host = builder.Build();
         await _host.StartAsync();
@@ -207,6 +208,31 @@ public abstract class WebhookPipelineConformanceTests : IAsyncLifetime
             between: () => Time.Advance(TimeSpan.FromMilliseconds(200)));
         await Eventually.TrueAsync(async () => (await Jobs.GetStatsAsync()).Single(q => q.Queue == "inbox.dispatch") is { Pending: 0, Processing: 0, Completed: 2 },
             "two dispatch jobs to have completed for 41 events", between: () => Time.Advance(TimeSpan.FromMilliseconds(200)));
+    }
+
+    [Fact]
+    public async Task A_long_run_of_a_chat_yields_before_the_attempt_timeout_so_no_event_is_blamed_for_it()
+    {
+        // The dispatch queue's attempt timeout is 5 minutes; each of these events takes 4 (manual time) to handle.
+        const string Chat = "551100000010";
+        var holds = new[] { "L0", "L1", "L2" }.ToDictionary(id => id, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        var current = "L0";
+        Recorder.HoldOn = (current, holds[current]);
+        foreach (var id in holds.Keys) Assert.Equal(CaptureStatus.Stored, (await CaptureZApi(ZApiText(id, Chat, id))).Status);
+
+        foreach (var id in holds.Keys)
+        {
+            await Eventually.TrueAsync(() => Recorder.Seen.Any(s => s.Event.ExternalId == id), id + " to reach the handler",
+                between: () => Time.Advance(TimeSpan.FromMilliseconds(200)));
+            Time.Advance(TimeSpan.FromMinutes(4));
+            var next = holds.Keys.SkipWhile(k => k != id).Skip(1).FirstOrDefault();
+            if (next is not null) Recorder.HoldOn = (next, holds[next]);
+            holds[id].SetResult();
+        }
+
+        await Eventually.TrueAsync(async () => (await Store.GetPendingEventsAsync("zapi", "inst-1", Chat, 10)).Count == 0, "every event to be marked dispatched",
+            between: () => Time.Advance(TimeSpan.FromMilliseconds(200)));
+        Assert.Equal([("L0", 1), ("L1", 1), ("L2", 1)], Recorder.Seen.Select(s => (s.Event.ExternalId, s.Attempt)));
     }
 
     [Fact]

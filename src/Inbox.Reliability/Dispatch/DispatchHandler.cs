@@ -68,12 +68,16 @@ internal sealed class DispatchHandler(
     {
         var (provider, instance, chatId) = ParseChatKey(job.Key);
         var settings = options.Value;
+
+        // A long run yields (put back at once, nothing counted, still the chat's head) well before the attempt's timeout.
+        var yieldAt = time.GetUtcNow() + RunBudget;
         while (true)
         {
             var pending = await store.GetPendingEventsAsync(provider, instance, chatId, RunBatch, cancellationToken).ConfigureAwait(false);
             if (pending.Count == 0) return;
             foreach (var stored in pending)
             {
+                if (time.GetUtcNow() >= yieldAt) throw new JobSnoozedException(time.GetUtcNow());
                 var withoutMedia = HoldForMedia(stored);
                 var attempt = stored.DispatchAttempts + 1;
                 try
@@ -104,9 +108,15 @@ internal sealed class DispatchHandler(
         }
     }
 
+    private JobHandlerOptions QueueOptions => registrations.FirstOrDefault(r => r.Queue == InboxQueues.Dispatch)?.Options ?? new JobHandlerOptions();
+
     /// <summary>The dispatch queue's backoff (<c>AddWebhookPipeline</c> sets it up), used between failed deliveries of one event.</summary>
-    private RetryBackoffOptions Backoff =>
-        registrations.FirstOrDefault(r => r.Queue == InboxQueues.Dispatch)?.Options.Backoff ?? new RetryBackoffOptions();
+    private RetryBackoffOptions Backoff => QueueOptions.Backoff;
+
+    /// <summary>How long one run of a chat goes on: 30 seconds, or half the dispatch queue's attempt timeout when that is shorter.</summary>
+    private TimeSpan RunBudget => QueueOptions.Timeout == Timeout.InfiniteTimeSpan || QueueOptions.Timeout > MaxRun * 2 ? MaxRun : QueueOptions.Timeout / 2;
+
+    private static readonly TimeSpan MaxRun = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// Puts the job back while the event's media is pending and <c>Media.DispatchWait</c> has not run out; returns true
