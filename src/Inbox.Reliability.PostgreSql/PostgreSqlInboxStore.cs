@@ -615,18 +615,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                list.Add(new StoredInboxEvent(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), InboxEventSerializer.Deserialize(reader.GetString(3)), (EventDispatchStatus)reader.GetInt16(4))
-                {
-                    CreatedAt = reader.GetFieldValue<DateTimeOffset>(5),
-                    Media = new EventMedia(
-                        (MediaStatus)reader.GetInt16(6),
-                        reader.IsDBNull(7) ? null : reader.GetString(7),
-                        reader.IsDBNull(8) ? null : reader.GetInt64(8),
-                        reader.IsDBNull(9) ? null : reader.GetString(9),
-                        reader.IsDBNull(10) ? null : reader.GetString(10),
-                        reader.IsDBNull(11) ? null : reader.GetString(11)),
-                    DispatchAttempts = reader.GetInt32(12),
-                });
+                list.Add(StoredEventReader.Read(reader, static (r, i) => r.GetFieldValue<DateTimeOffset>(i)));
             }
         }
 

@@ -203,18 +203,7 @@ internal sealed class SqliteInboxStore(SqliteJobStore jobs) : IInboxStore
     }
 
     private static StoredInboxEvent ReadEvent(SqliteDataReader reader) =>
-        new(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), InboxEventSerializer.Deserialize(reader.GetString(3)), (EventDispatchStatus)reader.GetInt32(4))
-        {
-            CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(5)),
-            Media = new EventMedia(
-                (MediaStatus)reader.GetInt32(6),
-                reader.IsDBNull(7) ? null : reader.GetString(7),
-                reader.IsDBNull(8) ? null : reader.GetInt64(8),
-                reader.IsDBNull(9) ? null : reader.GetString(9),
-                reader.IsDBNull(10) ? null : reader.GetString(10),
-                reader.IsDBNull(11) ? null : reader.GetString(11)),
-            DispatchAttempts = reader.GetInt32(12),
-        };
+        StoredEventReader.Read(reader, static (r, i) => DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(i)));
 
     public Task<int> RecordDispatchFailureAsync(long id, string error, CancellationToken cancellationToken = default) =>
         jobs.Writer.WriteAsync(context => Convert.ToInt32(
