@@ -6,7 +6,8 @@ using Inbox.Reliability.Testing;
 namespace Inbox.Reliability.Benchmarks;
 
 /// <summary>
-/// The parent process: the idle measure (PostgreSQL), our runs and their medians, the peers (--with-peers), the claim
+/// The parent process: the idle measure (PostgreSQL), our runs and their medians, each run followed by one of the peers
+/// (--with-peers), the claim
 /// measures, then the ratios and the targets. Every figure of ours comes from a fresh child process.
 /// </summary>
 public static class BenchParent
@@ -42,7 +43,10 @@ public static class BenchParent
             failed |= idle is null;
         }
 
-        // 2. Our workload, --runs times per mode.
+        // 2. Our workload, --runs times per mode, each run followed by one run of the peers (--with-peers) on the same
+        //    server: interleaved, so a machine that slows down or speeds up during the invocation affects both sides alike.
+        if (options.WithPeers && !options.IsPostgres) await Console.Error.WriteLineAsync("[bench] --with-peers ignored: the peers run on PostgreSQL only.");
+        var peerRuns = options.WithPeers && options.IsPostgres ? await PeerRuns.CreateAsync(options) : null;
         var results = options.Modes.ToDictionary(m => m, _ => new List<BenchResult>());
         for (var run = 1; run <= options.Runs; run++)
         {
@@ -59,6 +63,8 @@ public static class BenchParent
                 await Console.Out.WriteLineAsync(result.ToJson());
                 results[mode].Add(result);
             }
+
+            if (peerRuns is not null) await peerRuns.RunOnceAsync(run, cancellationToken);
         }
 
         var medians = new Dictionary<string, BenchResult>();
@@ -68,16 +74,8 @@ public static class BenchParent
             await Console.Out.WriteLineAsync(medians[mode].ToJson());
         }
 
-        // 3. The peers, on the same server, --runs times.
-        var peers = new Dictionary<string, JsonObject>();
-        if (options.WithPeers && !options.IsPostgres)
-        {
-            await Console.Error.WriteLineAsync("[bench] --with-peers ignored: the peers run on PostgreSQL only.");
-        }
-        else if (options.WithPeers)
-        {
-            peers = await RunPeersAsync(options, cancellationToken);
-        }
+        // 3. The peers' medians.
+        var peers = peerRuns is null ? new Dictionary<string, JsonObject>() : await peerRuns.MediansAsync();
 
         // 4. Claim time at each queue depth.
         var claims = new List<JsonObject>();
@@ -158,33 +156,49 @@ public static class BenchParent
         return (median, failed);
     }
 
-    private static async Task<Dictionary<string, JsonObject>> RunPeersAsync(BenchOptions options, CancellationToken cancellationToken)
+    /// <summary>The peers' scripts (run.sh and pgbench-capture.sh from the anchors folder), one run at a time, and their medians.</summary>
+    private sealed class PeerRuns
     {
-        var medians = new Dictionary<string, JsonObject>();
-        var anchors = Peers.FindAnchors(out var reason);
-        if (anchors is null)
+        private readonly BenchOptions _options;
+        private readonly string _url;
+        private readonly string[] _scripts;
+        private readonly string _runScript;
+        private readonly Dictionary<string, List<JsonObject>> _lines = new();
+
+        private PeerRuns(BenchOptions options, string url, string runScript, string[] scripts)
         {
-            await Console.Error.WriteLineAsync($"[bench] peers skipped: the anchors scripts were not found ({reason}). Our figures stand alone.");
-            return medians;
+            _options = options;
+            _url = url;
+            _runScript = runScript;
+            _scripts = scripts;
         }
 
-        var connectionString = Environment.GetEnvironmentVariable(PostgreSqlBenchStorage.EnvironmentVariable)!;
-        var url = PostgresCluster.ToDatabaseUrl(connectionString);
-        var runScript = Path.Combine(anchors, "run.sh");
-        var pgbenchScript = Path.Combine(anchors, "pgbench-capture.sh");
-        var hasPgbench = File.Exists(pgbenchScript);
-        if (!hasPgbench) await Console.Error.WriteLineAsync($"[bench] {pgbenchScript} not found: the pgbench ceiling is skipped.");
-
-        var runs = new Dictionary<string, List<JsonObject>>();
-        for (var run = 1; run <= options.Runs; run++)
+        /// <summary>Finds the scripts; without them (said on stderr) every run does nothing and our figures stand alone.</summary>
+        public static async Task<PeerRuns> CreateAsync(BenchOptions options)
         {
-            var scripts = hasPgbench ? new[] { runScript, pgbenchScript } : [runScript];
-            foreach (var script in scripts)
+            var url = PostgresCluster.ToDatabaseUrl(Environment.GetEnvironmentVariable(PostgreSqlBenchStorage.EnvironmentVariable)!);
+            var anchors = Peers.FindAnchors(out var reason);
+            if (anchors is null)
             {
-                await Console.Error.WriteLineAsync($"[bench] peers run {run} of {options.Runs}: bash {script} (DATABASE_URL = the same server)");
+                await Console.Error.WriteLineAsync($"[bench] peers skipped: the anchors scripts were not found ({reason}). Our figures stand alone.");
+                return new PeerRuns(options, url, "", []);
+            }
+
+            var runScript = Path.Combine(anchors, "run.sh");
+            var pgbenchScript = Path.Combine(anchors, "pgbench-capture.sh");
+            var hasPgbench = File.Exists(pgbenchScript);
+            if (!hasPgbench) await Console.Error.WriteLineAsync($"[bench] {pgbenchScript} not found: the pgbench ceiling is skipped.");
+            return new PeerRuns(options, url, runScript, hasPgbench ? [runScript, pgbenchScript] : [runScript]);
+        }
+
+        public async Task RunOnceAsync(int run, CancellationToken cancellationToken)
+        {
+            foreach (var script in _scripts)
+            {
+                await Console.Error.WriteLineAsync($"[bench] peers run {run} of {_options.Runs}: bash {script} (DATABASE_URL = the same server)");
                 var clock = Stopwatch.StartNew();
-                var arguments = script == runScript ? Peers.RunArguments(options) : [];
-                var (exitCode, lines) = await Peers.RunScriptAsync(script, arguments, url, cancellationToken);
+                var arguments = script == _runScript ? Peers.RunArguments(_options) : [];
+                var (exitCode, lines) = await Peers.RunScriptAsync(script, arguments, _url, cancellationToken);
                 await Console.Error.WriteLineAsync($"[bench] {Path.GetFileName(script)} exited with {exitCode} after {clock.Elapsed.TotalSeconds:F0} s");
                 foreach (var line in lines)
                 {
@@ -194,20 +208,24 @@ public static class BenchParent
                         continue;
                     }
 
-                    var name = Peers.Name(line);
-                    if (!runs.TryGetValue(name, out var list)) runs[name] = list = [];
+                    var name = Peers.Name(line); // printed by RunScriptAsync as it came
+                    if (!_lines.TryGetValue(name, out var list)) _lines[name] = list = [];
                     list.Add(line);
                 }
             }
         }
 
-        foreach (var (name, list) in runs)
+        public async Task<Dictionary<string, JsonObject>> MediansAsync()
         {
-            medians[name] = Peers.Median(list);
-            await Console.Out.WriteLineAsync(medians[name].ToJsonString(BenchResult.Output));
-        }
+            var medians = new Dictionary<string, JsonObject>();
+            foreach (var (name, list) in _lines)
+            {
+                medians[name] = Peers.Median(list);
+                await Console.Out.WriteLineAsync(medians[name].ToJsonString(BenchResult.Output));
+            }
 
-        return medians;
+            return medians;
+        }
     }
 
     private static async Task<JsonObject?> RunMeasureAsync(IEnumerable<string> arguments, string what, CancellationToken cancellationToken)
