@@ -228,13 +228,12 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
             }
         }, cancellationToken);
 
-    public Task<IReadOnlyList<StoredRawWebhook>> GetCapturedRawWebhooksAsync(string provider, string instance, long upToId, int limit, CancellationToken cancellationToken = default) =>
+    public Task<IReadOnlyList<StoredRawWebhook>> GetCapturedRawWebhooksAsync(string provider, string instance, int limit, CancellationToken cancellationToken = default) =>
         _jobs.WithConnectionAsync(async connection =>
         {
             await using var command = new NpgsqlCommand(_sql.GetCaptured, connection);
             command.Parameters.Add(Text(provider));
             command.Parameters.Add(Text(instance));
-            command.Parameters.Add(Bigint(upToId));
             command.Parameters.Add(Integer(Math.Max(1, limit)));
             return await ReadRawListAsync(command, withBody: true, cancellationToken).ConfigureAwait(false);
         }, cancellationToken);
@@ -443,7 +442,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
                 var row = new EventRow(g, e, key, instance.NextSeq++, ids[nextId++]);
                 plan.Rows.Add(row);
                 rows.Add(row);
-                instance.Status = InstanceStatusAfter(instance.Status, e);
+                instance.Status = InstanceStatuses.After(instance.Status, e);
             }
 
             instance.Touched = true;
@@ -571,19 +570,6 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
             Booleans(fromMe), Timestamps(occurredAts), Integers(messageTypes), new NpgsqlParameter { Value = statuses, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer },
             Texts(bodies), Bigints(rawIds), Texts(mimes), Integers(mediaStatuses), Timestamp(now));
     }
-
-    /// <summary>
-    /// Connection events set the status; any other event from a disconnected instance means the session is up again
-    /// (providers only send while it is). The same rule as the SQLite storage.
-    /// </summary>
-    private static InstanceStatus InstanceStatusAfter(InstanceStatus current, InboxEvent e) => e.Kind switch
-    {
-        InboxEventKind.Connection when e.Connection?.State == InboxConnectionState.Connected => InstanceStatus.Connected,
-        InboxEventKind.Connection when e.Connection?.State == InboxConnectionState.Disconnected => InstanceStatus.Disconnected,
-        InboxEventKind.Connection => current,
-        _ when current == InstanceStatus.Disconnected => InstanceStatus.Connected,
-        _ => current,
-    };
 
     // ---------------------------------------------------------------- events
 
@@ -840,7 +826,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
 
         public string GetRaw { get; } = $"SELECT {RawColumns}, body FROM {schema}.raw_webhooks WHERE id = $1";
 
-        public string GetCaptured { get; } = $"SELECT {RawColumns}, body FROM {schema}.raw_webhooks WHERE status = 0 AND provider = $1 AND instance = $2 AND id <= $3 ORDER BY id LIMIT $4";
+        public string GetCaptured { get; } = $"SELECT {RawColumns}, body FROM {schema}.raw_webhooks WHERE status = 0 AND provider = $1 AND instance = $2 ORDER BY id LIMIT $3";
 
         public string MarkFailed { get; } = $"UPDATE {schema}.raw_webhooks SET status = 2, error = $2, processed_at = $3 WHERE id = $1 AND status = 0";
 

@@ -49,14 +49,14 @@ internal sealed class SqliteInboxStore(SqliteJobStore jobs) : IInboxStore
         }
     }
 
-    public async Task<IReadOnlyList<StoredRawWebhook>> GetCapturedRawWebhooksAsync(string provider, string instance, long upToId, int limit, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<StoredRawWebhook>> GetCapturedRawWebhooksAsync(string provider, string instance, int limit, CancellationToken cancellationToken = default)
     {
         var connection = await jobs.OpenReaderAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
             using var command = connection.CreateCommand();
-            command.CommandText = "SELECT " + RawColumns + ", body FROM inbox_raw_webhooks WHERE status = 0 AND id <= $upTo AND provider = $p AND instance = $i ORDER BY id LIMIT $limit";
-            command.Set("$upTo", upToId).Set("$p", provider).Set("$i", instance).Set("$limit", Math.Max(1, limit));
+            command.CommandText = "SELECT " + RawColumns + ", body FROM inbox_raw_webhooks WHERE status = 0 AND provider = $p AND instance = $i ORDER BY id LIMIT $limit";
+            command.Set("$p", provider).Set("$i", instance).Set("$limit", Math.Max(1, limit));
             using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             var list = new List<StoredRawWebhook>();
             while (reader.Read()) list.Add(ReadRaw(reader, withBody: true));
@@ -141,7 +141,7 @@ internal sealed class SqliteInboxStore(SqliteJobStore jobs) : IInboxStore
                 }
 
                 stored.Add(new StoredInboxEvent(id, seq, rawWebhookId, e, EventDispatchStatus.Pending) { CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(now), Media = media });
-                newStatus = InstanceStatusAfter(newStatus, e);
+                newStatus = InstanceStatuses.After(newStatus, e);
             }
 
             context.Command(
@@ -152,19 +152,6 @@ internal sealed class SqliteInboxStore(SqliteJobStore jobs) : IInboxStore
                 .Set("$c", stored.Count).Set("$now", now).Set("$id", rawWebhookId).ExecuteNonQuery();
             return new IngestOutcome(stored, duplicates);
         }, cancellationToken);
-
-    /// <summary>
-    /// Connection events set the status; any other event from a disconnected instance means the session is up again
-    /// (providers only send while it is).
-    /// </summary>
-    internal static InstanceStatus InstanceStatusAfter(InstanceStatus current, InboxEvent e) => e.Kind switch
-    {
-        InboxEventKind.Connection when e.Connection?.State == InboxConnectionState.Connected => InstanceStatus.Connected,
-        InboxEventKind.Connection when e.Connection?.State == InboxConnectionState.Disconnected => InstanceStatus.Disconnected,
-        InboxEventKind.Connection => current,
-        _ when current == InstanceStatus.Disconnected => InstanceStatus.Connected,
-        _ => current,
-    };
 
     public Task MarkRawWebhookFailedAsync(long id, string reason, CancellationToken cancellationToken = default) =>
         jobs.Writer.WriteAsync(context =>

@@ -101,7 +101,7 @@ public sealed class CrashTests(ITestOutputHelper output)
                     output.WriteLine(
                         $"kill {kill + 1} (pid {child.Id}) at {started.Elapsed.TotalSeconds:F1} s: threshold {threshold}, log lines {LogLineCount(logPath)}, " +
                         $"jobs in flight (processing) {inFlight.Count}, jobs not completed {notCompleted}");
-                    WriteErrors(child);
+                    child.WriteErrors(output.WriteLine);
                     Assert.True(notCompleted > 0, $"Kill {kill + 1} came after every job had completed: it did not hit a running queue.");
                     inFlightAtKills.UnionWith(inFlight);
 
@@ -113,7 +113,7 @@ public sealed class CrashTests(ITestOutputHelper output)
 
                 await Eventually.TrueAsync(() => CompletedCount(database) == Total, $"all {Total} jobs to complete", CompletionTimeout);
                 var exitCode = await child.StopAsync();
-                WriteErrors(child);
+                child.WriteErrors(output.WriteLine);
                 Assert.Equal(0, exitCode);
             }
             finally
@@ -301,13 +301,6 @@ public sealed class CrashTests(ITestOutputHelper output)
         return lines;
     }
 
-    private void WriteErrors(TestHostProcess child)
-    {
-        var errors = child.Errors;
-        if (errors.Count == 0) return;
-        output.WriteLine($"  child {child.Id} stderr ({errors.Count} lines{(errors.Count > 20 ? ", first 20" : "")}):");
-        foreach (var line in errors.Take(20)) output.WriteLine("    " + line);
-    }
 
     private static void TryDelete(string folder)
     {

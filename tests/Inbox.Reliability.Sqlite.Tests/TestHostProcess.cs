@@ -40,6 +40,15 @@ public sealed class TestHostProcess : IAsyncDisposable
     /// <summary>What the child wrote to stderr so far (its warnings and errors).</summary>
     public IReadOnlyList<string> Errors => _stderr.ToArray();
 
+    /// <summary>Writes the first 20 lines of <see cref="Errors"/> to a test's output, if there are any.</summary>
+    public void WriteErrors(Action<string> writeLine)
+    {
+        var errors = Errors;
+        if (errors.Count == 0) return;
+        writeLine($"  child {Id} stderr ({errors.Count} lines{(errors.Count > 20 ? ", first 20" : "")}):");
+        foreach (var line in errors.Take(20)) writeLine("    " + line);
+    }
+
     /// <summary>
     /// The TestHost's dll. The test project references the TestHost project, so the SDK copies it next to the test
     /// assembly with its runtimeconfig.json and deps.json (in the default bin/ layout and in the --artifacts-path

@@ -134,7 +134,7 @@ public sealed class WebhookCrashScenario(ITestOutputHelper output, int total, in
                     output.WriteLine(
                         $"kill {kill + 1} (pid {child.Id}) at {Clock.Elapsed.TotalSeconds:F1} s: point {threshold}, answered {Volatile.Read(ref _answered)}, " +
                         $"raw rows {raw} ({captured} not yet ingested), handler log lines {LogLineCount()}");
-                    WriteErrors(child);
+                    child.WriteErrors(output.WriteLine);
                     if (byLog) Assert.True(ReadLog().Select(l => l.MessageId).Distinct().Count() < total, $"Kill {kill + 1} came after every message was delivered: it did not hit a busy pipeline.");
                     else Assert.True(Volatile.Read(ref _answered) < total, $"Kill {kill + 1} came after every webhook was answered: it did not hit requests in flight.");
 
@@ -172,7 +172,7 @@ public sealed class WebhookCrashScenario(ITestOutputHelper output, int total, in
                 "every raw webhook ingested and every message in the handler log", SettleTimeout);
             output.WriteLine($"pipeline settled at {Clock.Elapsed.TotalSeconds:F1} s");
             var exitCode = await child.StopAsync();
-            WriteErrors(child);
+            child.WriteErrors(output.WriteLine);
             Assert.Equal(0, exitCode);
         }
         finally
@@ -333,13 +333,5 @@ public sealed class WebhookCrashScenario(ITestOutputHelper output, int total, in
         }
 
         return lines;
-    }
-
-    private void WriteErrors(TestHostProcess child)
-    {
-        var errors = child.Errors;
-        if (errors.Count == 0) return;
-        output.WriteLine($"  child {child.Id} stderr ({errors.Count} lines{(errors.Count > 20 ? ", first 20" : "")}):");
-        foreach (var line in errors.Take(20)) output.WriteLine("    " + line);
     }
 }

@@ -45,7 +45,7 @@ internal sealed class IngestHandler(IInboxStore store, IEnumerable<IWebhookProvi
         {
             while (true)
             {
-                var batch = await store.GetCapturedRawWebhooksAsync(raw.Provider, raw.Instance, long.MaxValue, BatchSize, cancellationToken).ConfigureAwait(false);
+                var batch = await store.GetCapturedRawWebhooksAsync(raw.Provider, raw.Instance, BatchSize, cancellationToken).ConfigureAwait(false);
                 if (batch.Count > 0) await IngestInOrderAsync(batch, cancellationToken).ConfigureAwait(false);
 
                 // Done once this job's webhook was in the batch or behind it (taken by an earlier batch, here or elsewhere).

@@ -23,10 +23,10 @@ public interface IInboxStore
     Task<StoredRawWebhook?> GetRawWebhookAsync(long id, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Gets the raw webhooks of a provider and instance that are still captured (not yet ingested or failed) with ids up to
-    /// <paramref name="upToId"/>, oldest first, with their bodies: ingest parses them in arrival order.
+    /// Gets the oldest <paramref name="limit"/> raw webhooks of a provider and instance that are still captured (not yet
+    /// ingested or failed), oldest first, with their bodies: ingest parses them in arrival order.
     /// </summary>
-    Task<IReadOnlyList<StoredRawWebhook>> GetCapturedRawWebhooksAsync(string provider, string instance, long upToId, int limit, CancellationToken cancellationToken = default);
+    Task<IReadOnlyList<StoredRawWebhook>> GetCapturedRawWebhooksAsync(string provider, string instance, int limit, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// In one transaction: stores the events of a raw webhook (an event whose dedupe key exists is a duplicate: not stored,
