@@ -490,8 +490,11 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
             await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
+        // The drains' keys are locked already; the other follow-ups (media downloads) have none.
         if (drains.Count > 0) jobs.AddRange(await DrainsToEnqueueAsync(connection, transaction, drains, cancellationToken).ConfigureAwait(false));
-        if (jobs.Count > 0) await _jobs.InsertJobsAsync(connection, transaction, jobs, _jobs.Sender, cancellationToken).ConfigureAwait(false);
+        var locked = drains.Keys.Select(d => (d.Queue, d.Key)).ToHashSet();
+        var keysLocked = jobs.All(j => j.Key is null || locked.Contains((j.Queue, j.Key)));
+        if (jobs.Count > 0) await _jobs.InsertJobsAsync(connection, transaction, jobs, _jobs.Sender, cancellationToken, keysLocked).ConfigureAwait(false);
         return outcomes;
     }
 

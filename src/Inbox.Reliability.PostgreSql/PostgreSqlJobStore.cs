@@ -193,8 +193,9 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
     /// Adds jobs in list order in one batch of statements: key locks, one multi-row insert, the head repair a dedupe conflict
     /// may need, the lookup of duplicates' ids, and one NOTIFY per queue. Without <paramref name="transaction"/> the batch is
     /// its own (implicit) transaction; with one, it joins the caller's and everything commits or rolls back with it.
+    /// <paramref name="keysLocked"/>: the caller's transaction already holds the locks of every key in the list.
     /// </summary>
-    internal async Task<EnqueueResult[]> InsertJobsAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, IReadOnlyList<NewJob> jobs, string sender, CancellationToken cancellationToken)
+    internal async Task<EnqueueResult[]> InsertJobsAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, IReadOnlyList<NewJob> jobs, string sender, CancellationToken cancellationToken, bool keysLocked = false)
     {
         var now = Now;
         var results = new EnqueueResult[jobs.Count];
@@ -249,15 +250,16 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
         }
 
         var lockQueues = keyed.Select(k => (string?)k.Item1).ToArray();
-        var lockKeys = keyed.Select(k => (string?)k.Item2).ToArray();
+        var keyNames = keyed.Select(k => (string?)k.Item2).ToArray();
         var dedupeRows = fresh.Where(i => jobs[i].DedupeKey is not null).ToList();
 
         await using var batch = new NpgsqlBatch(connection, transaction);
-        if (keyed.Count > 0) batch.BatchCommands.Add(Command(_sql.LockKeysOfArrays, Texts(lockQueues), Texts(lockKeys)));
+        var lockKeys = keyed.Count > 0 && !keysLocked;
+        if (lockKeys) batch.BatchCommands.Add(Command(_sql.LockKeysOfArrays, Texts(lockQueues), Texts(keyNames)));
         batch.BatchCommands.Add(Command(_sql.Insert, Texts(queues), Texts(keys), Texts(payloads), Integers(priorities), Integers(maxAttempts), Timestamps(runAts), Texts(dedupes), Booleans(cand.ToArray()), Timestamp(now)));
 
         // A key's first job skipped as a duplicate would leave the jobs behind it without a head: repair, under the same locks.
-        if (keyed.Count > 0 && hasDedupe) batch.BatchCommands.Add(Command(_sql.EnsureHeadsOfArrays, Texts(lockQueues), Texts(lockKeys)));
+        if (keyed.Count > 0 && hasDedupe) batch.BatchCommands.Add(Command(_sql.EnsureHeadsOfArrays, Texts(lockQueues), Texts(keyNames)));
         if (hasDedupe)
         {
             batch.BatchCommands.Add(Command(_sql.LiveByDedupe,
@@ -271,7 +273,7 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
         var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await using (reader.ConfigureAwait(false))
         {
-            if (keyed.Count > 0) await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // past the lock's row
+            if (lockKeys) await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // past the lock's row
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 inserted.Add((reader.GetInt64(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2)));
@@ -313,7 +315,7 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
         if (next != inserted.Count) throw new InvalidOperationException("PostgreSQL returned inserted jobs that do not match the request; nothing was lost, but the ids are unknown.");
         if (unresolved.Count > 0)
         {
-            var again = await InsertJobsAsync(connection, transaction, unresolved.Select(i => jobs[i]).ToList(), sender, cancellationToken).ConfigureAwait(false);
+            var again = await InsertJobsAsync(connection, transaction, unresolved.Select(i => jobs[i]).ToList(), sender, cancellationToken, keysLocked).ConfigureAwait(false);
             for (var u = 0; u < unresolved.Count; u++) results[unresolved[u]] = again[u];
         }
 
