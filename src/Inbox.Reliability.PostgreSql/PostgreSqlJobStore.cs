@@ -337,13 +337,13 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
         {
             // A lost claim (a database crash before the WAL flush) only means the job runs again: no flush wait.
             await using var batch = new NpgsqlBatch(connection);
-            if (!_options.SynchronousClaimsAndOutcomes) batch.BatchCommands.Add(Command(_sql.AsynchronousCommit));
+            batch.BatchCommands.Add(Command(_options.SynchronousClaimsAndOutcomes ? _sql.IndexPlans : _sql.IndexPlansAsynchronousCommit));
             batch.BatchCommands.Add(Command(_sql.Claim, Text(queue), Timestamp(now), Integer(maxJobs), Text(owner), Timestamp(now + leaseDuration)));
             var jobs = new List<ClaimedJob>();
             var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
-                if (!_options.SynchronousClaimsAndOutcomes) await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // past set_config's row
+                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // past set_config's row
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
                     jobs.Add(new ClaimedJob
@@ -415,8 +415,8 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
         return WithConnectionAsync(async connection =>
         {
             await using var batch = new NpgsqlBatch(connection);
-            var asynchronous = !_options.SynchronousClaimsAndOutcomes;
-            if (asynchronous) batch.BatchCommands.Add(Command(_sql.AsynchronousCommit)); // a lost outcome only means the job runs again
+            // A lost outcome only means the job runs again: no flush wait unless configured.
+            batch.BatchCommands.Add(Command(_options.SynchronousClaimsAndOutcomes ? _sql.IndexPlans : _sql.IndexPlansAsynchronousCommit));
             // The keys of jobs claimed here are known: lock and repair them by (queue, key), without looking the rows up.
             var leavingIds = leaving.ToArray();
             var keyQueues = leavingKeys.Select(k => (string?)k.Queue).ToArray();
@@ -436,7 +436,7 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
             var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
-                if (asynchronous) await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // past set_config's row
                 if (leavingIds.Length > 0) await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) done.Add((reader.GetInt64(0), reader.GetInt64(1)));
                 while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))

@@ -53,6 +53,14 @@ internal sealed class Sql
 
         Notify = "SELECT count(pg_notify($1, $2 || q)) FROM unnest($3::text[]) AS q";
         AsynchronousCommit = "SELECT set_config('synchronous_commit', 'off', true)";
+        // Claims and outcomes touch a handful of rows by key. The plan of a prepared statement is cached, and one made while
+        // the jobs table was nearly empty (a new schema, the first seconds of a burst) would go on reading the whole table,
+        // or a whole partial index, on every later call. With these off, what is left is the plan that is right at every
+        // size: one index probe per row of the statement's input.
+        const string indexPlans = "set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true), "
+            + "set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), set_config('enable_material', 'off', true)";
+        IndexPlans = "SELECT " + indexPlans;
+        IndexPlansAsynchronousCommit = "SELECT set_config('synchronous_commit', 'off', true), " + indexPlans;
 
         // Makes the oldest live job of each key its head, for keys that have live jobs but no live head. Idempotent, and
         // correct whenever the keys' locks are held: after a head finished, was canceled, reaped or purged, or a requeue.
@@ -73,7 +81,8 @@ internal sealed class Sql
         EnsureHeadsOfIds = string.Format(CultureInfo.InvariantCulture, ensureHeads, S,
             $"SELECT DISTINCT q.queue, q.key FROM {S}.jobs q WHERE q.id = ANY($1::bigint[]) AND q.key IS NOT NULL");
 
-        // Only heads are in ix_jobs_ready, so this reads the first due entries of one queue and nothing else.
+        // Only heads are in ix_jobs_ready, so this reads the first due entries of one queue and nothing else. The rows c
+        // returns are locked by this statement: the UPDATE needs no conditions but their ids.
         // MATERIALIZED: an inlined locking subquery may be re-run inside the join, and each run skips the rows the
         // previous one just updated and locks the next ones: a claim of 1 would lease 2. Every locking CTE here is.
         Claim = $"""
@@ -85,26 +94,20 @@ internal sealed class Sql
                 FOR UPDATE SKIP LOCKED)
             UPDATE {S}.jobs j SET status = 1, attempts = j.attempts + 1, lease_owner = $4, lease_expires_at = $5,
                 lease_token = j.lease_token + 1, started_at = $2, cancel_requested = false
-            FROM c WHERE j.id = c.id AND j.status = 0 AND j.is_head
+            FROM c WHERE j.id = c.id
             RETURNING j.id, j.key, j.payload, j.attempts, j.max_attempts, j.lease_token, j.dedupe_key, j.priority, j.created_at, j.run_at
             """;
 
         // Outcome kinds: 0 completed, 1 retry, 2 failed, 3 canceled, 4 released (not counted, no attempt recorded).
         // Attempt outcomes 0-3 have the same numbers. A retry's attempt gets a job_attempts row; a final outcome stays in
-        // the job row (final_outcome), so a job that completes at once writes no attempt row. Rows are locked in id
-        // order, like every multi-row write here: the ids come sorted, and each is looked up (by primary key, never by a
-        // scan of ix_jobs_lease over every processing job) and locked in array order. The UPDATE joins only on id: the
-        // conditions were checked on the newest row version when "target" locked it, and nobody can change a row we hold.
+        // the job row (final_outcome), so a job that completes at once writes no attempt row. Rows are read by primary
+        // key, one probe per id (never a scan of ix_jobs_lease over every processing job), and not locked before
+        // they are updated (one heap write per row, not two): a row changed meanwhile (reaped, say) is checked again,
+        // newest version, against the lease conditions and left alone when they no longer hold. The lease is live only
+        // while the job is processing (status 1 is the only state with a lease_expires_at), so the conditions need not
+        // name the status, which would offer the planner ix_jobs_lease.
         Finish = $"""
-            WITH input AS (
-                SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::text[], $5::timestamptz[]) AS t(id, token, kind, error, retry_at)),
-            target AS MATERIALIZED (
-                SELECT x.id, i.token, i.kind, i.error, i.retry_at FROM input i
-                CROSS JOIN LATERAL (
-                    SELECT j.id FROM {S}.jobs j
-                    WHERE j.id = i.id AND j.lease_token = i.token AND j.status = 1 AND j.lease_expires_at > $6
-                    FOR UPDATE) AS x),
-            done AS (
+            WITH done AS (
                 UPDATE {S}.jobs j SET
                     status = CASE i.kind WHEN 0 THEN 2 WHEN 2 THEN 3 WHEN 3 THEN 4 ELSE 0 END,
                     finished_at = CASE WHEN i.kind IN (0, 2, 3) THEN $6 ELSE j.finished_at END,
@@ -114,8 +117,8 @@ internal sealed class Sql
                     lease_token = CASE WHEN i.kind = 4 THEN j.lease_token + 1 ELSE j.lease_token END,
                     lease_expires_at = NULL,
                     final_outcome = CASE WHEN i.kind IN (0, 2, 3) THEN i.kind ELSE NULL END
-                FROM target i
-                WHERE j.id = i.id
+                FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::text[], $5::timestamptz[]) AS i(id, token, kind, error, retry_at)
+                WHERE j.id = i.id AND j.lease_token = i.token AND j.lease_expires_at > $6
                 RETURNING j.id, i.token, i.kind, i.error, j.attempts, j.started_at, j.lease_owner),
             attempts AS (
                 INSERT INTO {S}.job_attempts (job_id, attempt, started_at, finished_at, outcome, error, worker)
@@ -229,6 +232,12 @@ internal sealed class Sql
 
     /// <summary>This transaction only: its commit does not wait for the WAL flush.</summary>
     public string AsynchronousCommit { get; }
+
+    /// <summary>This transaction only: plans use indexes (see the constructor); one row of settings.</summary>
+    public string IndexPlans { get; }
+
+    /// <summary><see cref="IndexPlans"/> and <see cref="AsynchronousCommit"/> in one statement.</summary>
+    public string IndexPlansAsynchronousCommit { get; }
 
     public string EnsureHeadsOfArrays { get; }
 
