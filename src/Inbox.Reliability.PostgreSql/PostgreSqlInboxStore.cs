@@ -392,7 +392,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
             batch.BatchCommands.Add(Command(_sql.LockRaw, Bigints(rawIds)));
             batch.BatchCommands.Add(Command(_sql.ExistingDedupeKeys, Texts(keys)));
             batch.BatchCommands.Add(Command(_sql.AllocateEventIds, Bigints(rawIds), Integers(eventCounts)));
-            batch.BatchCommands.Add(Command(_sql.AsynchronousCommit));
+            batch.BatchCommands.Add(Command(_jobs.Statements.IndexPlansAsynchronousCommit)); // for the rest of the transaction
             var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
@@ -505,9 +505,10 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
     private async Task<List<NewJob>> DrainsToEnqueueAsync(NpgsqlConnection connection, NpgsqlTransaction transaction,
         Dictionary<(string Queue, string Key, string Payload), NewJob> drains, CancellationToken cancellationToken)
     {
-        var queues = drains.Keys.Select(d => (string?)d.Queue).ToArray();
-        var keys = drains.Keys.Select(d => (string?)d.Key).ToArray();
-        var payloads = drains.Keys.Select(d => (string?)d.Payload).ToArray();
+        var sorted = drains.Keys.OrderBy(d => d.Queue, StringComparer.Ordinal).ThenBy(d => d.Key, StringComparer.Ordinal).ThenBy(d => d.Payload, StringComparer.Ordinal).ToList();
+        var queues = sorted.Select(d => (string?)d.Queue).ToArray();
+        var keys = sorted.Select(d => (string?)d.Key).ToArray();
+        var payloads = sorted.Select(d => (string?)d.Payload).ToArray();
         var pending = new HashSet<(string, string, string)>();
         await using (var batch = new NpgsqlBatch(connection, transaction))
         {
@@ -666,16 +667,17 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
         var last = new SortedDictionary<long, DispatchMark>();
         foreach (var mark in group) last[mark.Id] = mark;
         var marks = last.Values.ToList();
-        // Asynchronous commit, as for ingest: the dispatch job's completion, a synchronous commit that follows, flushes it.
-        return _jobs.InTransactionAsync(async (connection, transaction) =>
+        // One round trip, one implicit transaction. Asynchronous commit, as for ingest: the dispatch job's completion, a
+        // synchronous commit that follows, flushes it.
+        return _jobs.WithConnectionAsync(async connection =>
         {
-            await using var batch = new NpgsqlBatch(connection, transaction);
+            await using var batch = new NpgsqlBatch(connection);
+            batch.BatchCommands.Add(Command(_jobs.Statements.IndexPlansAsynchronousCommit));
             batch.BatchCommands.Add(Command(_sql.MarkDispatch,
                 Bigints(marks.Select(m => m.Id).ToArray()), Integers(marks.Select(m => (int)m.Status).ToArray()), Texts(marks.Select(m => m.Error).ToArray())));
-            batch.BatchCommands.Add(Command(_sql.AsynchronousCommit));
             await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             return group.Select(_ => true).ToArray();
-        }, cancellationToken);
+        }, cancellationToken, retryConflicts: true);
     }
 
     // ---------------------------------------------------------------- instances
@@ -883,9 +885,6 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
                 JOIN {schema}.raw_webhooks r ON r.id = t.id WHERE r.status = 0))
             """;
 
-        /// <summary>This transaction only: its commit does not wait for the WAL flush (see SaveGroupAsync).</summary>
-        public string AsynchronousCommit { get; } = "SELECT set_config('synchronous_commit', 'off', true)";
-
         public string UpdateInstances { get; } = $"""
             UPDATE {schema}.instances i SET next_seq = t.next_seq, last_webhook_at = $5, status = t.status,
                    changed_at = CASE WHEN i.status = t.status THEN i.changed_at ELSE $5 END
@@ -913,12 +912,14 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
 
         // Pending drain jobs (not started) of the given queue, key and payload, locked so no worker starts one before this
         // transaction commits: a worker that starts it afterwards sees the events stored with it.
+        // One index probe per key. The keys come sorted and their advisory locks are held, so no other writer waits for these
+        // rows meanwhile (claims skip them).
         public string LockPendingDrains { get; } = $"""
-            SELECT j.queue, j.key, j.payload FROM {schema}.jobs j
-            JOIN unnest($1::text[], $2::text[], $3::text[]) AS t(queue, key, payload) ON j.queue = t.queue AND j.key = t.key AND j.payload = t.payload
-            WHERE j.status = 0 AND j.key IS NOT NULL
-            ORDER BY j.id
-            FOR UPDATE OF j
+            SELECT t.queue, t.key, t.payload FROM unnest($1::text[], $2::text[], $3::text[]) AS t(queue, key, payload)
+            CROSS JOIN LATERAL (
+                SELECT 1 FROM {schema}.jobs j
+                WHERE j.queue = t.queue AND j.key = t.key AND j.key IS NOT NULL AND j.status = 0 AND j.payload = t.payload
+                FOR UPDATE) AS x
             """;
 
         public string SetMedia { get; } = $"""
