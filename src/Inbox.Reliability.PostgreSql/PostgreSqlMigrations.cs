@@ -23,6 +23,11 @@ namespace Inbox.Reliability.PostgreSql;
 /// <c>ux_events_dedupe</c> and <c>ux_events_seq</c> make a duplicate event or a reused sequence number impossible whatever
 /// the code does; an event's dispatch status update touches no indexed column, so with the fillfactor it stays on its
 /// page (HOT). An instance row is updated by every ingest of its instance: fillfactor 50 keeps those HOT too.
+/// Migration 3's <c>ix_events_pending</c> (pending events of a chat in order, what a chat's dispatch run reads) is partial
+/// over pending events, so a dispatch mark now writes the event's indexes again.
+/// Migration 4: queue names, keys, dedupe keys, providers, instances and chat ids are identifiers, compared byte by byte
+/// (collation "C"): every index over them compares with memcmp instead of the database's locale rules, whatever
+/// locale the database was created with; lists ordered by them come in byte order.
 /// </remarks>
 internal static class PostgreSqlMigrations
 {
@@ -132,6 +137,14 @@ internal static class PostgreSqlMigrations
         (3, "chat dispatch runs", """
             ALTER TABLE {s}.events ADD COLUMN dispatch_attempts integer NOT NULL DEFAULT 0;
             CREATE INDEX ix_events_pending ON {s}.events (provider, instance, (coalesce(chat_id, '')), seq) WHERE dispatch_status = 0;
+            """),
+        (4, "byte-order collation for names and keys", """
+            ALTER TABLE {s}.jobs ALTER COLUMN queue TYPE text COLLATE "C", ALTER COLUMN key TYPE text COLLATE "C",
+                ALTER COLUMN dedupe_key TYPE text COLLATE "C";
+            ALTER TABLE {s}.raw_webhooks ALTER COLUMN provider TYPE text COLLATE "C", ALTER COLUMN instance TYPE text COLLATE "C";
+            ALTER TABLE {s}.events ALTER COLUMN provider TYPE text COLLATE "C", ALTER COLUMN instance TYPE text COLLATE "C",
+                ALTER COLUMN dedupe_key TYPE text COLLATE "C", ALTER COLUMN chat_id TYPE text COLLATE "C";
+            ALTER TABLE {s}.instances ALTER COLUMN provider TYPE text COLLATE "C", ALTER COLUMN instance TYPE text COLLATE "C";
             """),
     ];
 }

@@ -78,6 +78,30 @@ public sealed class PostgreSqlSpecificTests(PostgresServer server) : IAsyncLifet
         }
     }
 
+    [Fact]
+    public async Task Names_and_keys_compare_byte_by_byte_whatever_the_databases_locale()
+    {
+        var storage = NewStorage();
+        await NewProvider(storage.Schema).GetRequiredService<IJobStore>().MigrateAsync();
+        var identifiers = new[]
+        {
+            ("jobs", "queue"), ("jobs", "key"), ("jobs", "dedupe_key"), ("raw_webhooks", "provider"), ("raw_webhooks", "instance"),
+            ("events", "provider"), ("events", "instance"), ("events", "dedupe_key"), ("events", "chat_id"), ("instances", "provider"), ("instances", "instance"),
+        };
+        foreach (var (table, column) in identifiers)
+        {
+            Assert.True(1 == await Scalar($"SELECT count(*) FROM information_schema.columns WHERE table_schema = '{storage.Schema}' AND table_name = '{table}' AND column_name = '{column}' AND collation_name = 'C'"),
+                $"{table}.{column} is not in collation C");
+        }
+
+        // Every index over them compares the same way (rebuilt with the column's collation).
+        Assert.Equal(0, await Scalar($"""
+            SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+            CROSS JOIN LATERAL unnest(i.indcollation::oid[]) AS k(coll)
+            WHERE n.nspname = '{storage.Schema}' AND k.coll <> 0 AND k.coll <> (SELECT oid FROM pg_collation WHERE collname = 'C' AND collnamespace = 'pg_catalog'::regnamespace)
+            """));
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
