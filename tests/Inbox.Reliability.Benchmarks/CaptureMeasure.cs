@@ -105,10 +105,10 @@ public static class CaptureMeasure
 
         // On 2 busy cores the runtime's background compiler falls behind: let it finish the optimized code of what the
         // warm-up made hot, as a host serving for minutes would have it, then warm the optimized code once more.
-        await JitSettledAsync();
+        await Jit.SettledAsync();
         var warmAgain = await ClosedLoopAsync(client, url, "w2", WarmupWebhooks / 2, Clients);
         await recorder.WaitAsync("w2", WarmupWebhooks / 2, TimeSpan.FromSeconds(120));
-        await JitSettledAsync();
+        await Jit.SettledAsync();
         foreach (var (status, count) in warmAgain.Statuses) warm.Statuses.AddOrUpdate(status, count, (_, c) => c + count);
         warm = warm with { Non2xx = warm.Non2xx + warmOpen.Non2xx + warmAgain.Non2xx };
         await phases.MarkAsync($"warm-up ({2 * WarmupWebhooks} webhooks over HTTP, {WarmupWebhooks / 4} in-process, then until the JIT settled, non-2xx {warm.Non2xx})");
@@ -166,21 +166,6 @@ public static class CaptureMeasure
         }
 
         return result;
-    }
-
-    /// <summary>Waits until the runtime compiled no method for half a second (at most 10 s): the background compiler caught up.</summary>
-    private static async Task JitSettledAsync()
-    {
-        using var tick = new PeriodicTimer(TimeSpan.FromMilliseconds(100));
-        var deadline = Stopwatch.StartNew();
-        var quiet = Stopwatch.StartNew();
-        var compiled = System.Runtime.JitInfo.GetCompiledMethodCount();
-        while (quiet.Elapsed < TimeSpan.FromMilliseconds(500) && deadline.Elapsed < TimeSpan.FromSeconds(10) && await tick.WaitForNextTickAsync())
-        {
-            var now = System.Runtime.JitInfo.GetCompiledMethodCount();
-            if (now != compiled) quiet.Restart();
-            compiled = now;
-        }
     }
 
     private static JsonNode? Ms(double value) => double.IsFinite(value) ? JsonValue.Create(Math.Round(value, 2)) : null;

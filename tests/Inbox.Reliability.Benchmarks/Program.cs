@@ -46,11 +46,18 @@ if (options.Measure is not null)
 
 if (options.Child)
 {
-    // Warm-up on a throwaway database: a host serving traffic runs jitted code, so the measured run should too.
+    // Warm-up on a throwaway database: a host serving traffic runs jitted code, so the measured run should too. The
+    // runtime compiles the optimized code of what the warm-up made hot in the background, after a delay that restarts
+    // whenever new code runs: wait until it is done (as in a host serving for minutes), then run the warm-up once more
+    // on that code and let the compiler finish again.
     if (options.Warmup)
     {
-        await using var warmupStorage = BenchStorages.Create(options.Storage);
-        await BenchRun.RunAsync(options.ForWarmup(), options.Modes[0], warmupStorage);
+        for (var round = 0; round < 2; round++)
+        {
+            await using var warmupStorage = BenchStorages.Create(options.Storage);
+            await BenchRun.RunAsync(options.ForWarmup(), options.Modes[0], warmupStorage);
+            await Jit.SettledAsync();
+        }
     }
 
     await using var storage = BenchStorages.Create(options.Storage);
