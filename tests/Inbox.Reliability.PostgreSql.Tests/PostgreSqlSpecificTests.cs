@@ -78,6 +78,53 @@ public sealed class PostgreSqlSpecificTests(PostgresServer server) : IAsyncLifet
         }
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Claims_and_completions_planned_on_an_empty_table_still_probe_indexes_once_it_is_full(bool synchronous)
+    {
+        // A connection's prepared statements keep their generic plan. Build it while the jobs table is empty (a new
+        // schema), as the store's first claims and completions do, then fill the table: the cached plans must still read
+        // one index entry per job, not the whole table.
+        var storage = NewStorage();
+        await NewProvider(storage.Schema).GetRequiredService<IJobStore>().MigrateAsync();
+        var sql = new Sql(storage.Schema);
+        await using var connection = await server.OpenAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        async Task<string> Run(string text)
+        {
+            await using var command = new NpgsqlCommand(text, connection, transaction);
+            var lines = new List<string>();
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync()) lines.Add(reader.GetValue(0)?.ToString() ?? "");
+            return string.Join('\n', lines);
+        }
+
+        await Run("SET LOCAL plan_cache_mode = force_generic_plan");
+        await Run(synchronous ? sql.IndexPlans : sql.IndexPlansAsynchronousCommit);
+        await Run($"PREPARE finish_plan(bigint[], bigint[], integer[], text[], timestamptz[], timestamptz) AS {sql.Finish}");
+        await Run($"PREPARE claim_plan(text, timestamptz, integer, text, timestamptz) AS {sql.Claim}");
+        const string finish = "EXPLAIN EXECUTE finish_plan('{1,2}', '{1,1}', '{0,0}', '{NULL,NULL}', '{2026-01-01,2026-01-01}', '2026-01-01')";
+        const string claim = "EXPLAIN EXECUTE claim_plan('q', '2026-01-01', 100, 'w', '2026-01-02')";
+        await Run(finish);
+        await Run(claim);
+
+        await Run($"""
+            INSERT INTO {sql.S}.jobs (queue, key, is_head, payload, status, priority, attempts, max_attempts, run_at, created_at, lease_token, lease_expires_at)
+            SELECT 'q', NULL, true, '[]', i % 2, 0, 1, 3, '2025-12-31', '2025-12-31', 1, CASE WHEN i % 2 = 1 THEN timestamptz '2026-01-02' END
+            FROM generate_series(1, 20000) AS i
+            """);
+        await Run($"ANALYZE {sql.S}.jobs"); // fresh statistics do not replan a prepared statement's generic plan
+
+        foreach (var plan in new[] { await Run(finish), await Run(claim) })
+        {
+            Assert.DoesNotContain("Seq Scan", plan, StringComparison.Ordinal);
+            Assert.DoesNotContain("Hash Join", plan, StringComparison.Ordinal);
+            Assert.DoesNotContain("Bitmap", plan, StringComparison.Ordinal);
+            Assert.Contains("Index Scan", plan, StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public async Task Names_and_keys_compare_byte_by_byte_whatever_the_databases_locale()
     {
