@@ -911,9 +911,8 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
         public string RecordDispatchFailure { get; } = $"UPDATE {schema}.events SET dispatch_attempts = dispatch_attempts + 1, dispatch_error = $2 WHERE id = $1 RETURNING dispatch_attempts";
 
         // Pending drain jobs (not started) of the given queue, key and payload, locked so no worker starts one before this
-        // transaction commits: a worker that starts it afterwards sees the events stored with it.
-        // One index probe per key. The keys come sorted and their advisory locks are held, so no other writer waits for these
-        // rows meanwhile (claims skip them).
+        // transaction commits: a worker that starts it afterwards sees the events stored with it. One index probe per key;
+        // the keys come sorted and their advisory locks are held, so no other writer waits for these rows (claims skip them).
         public string LockPendingDrains { get; } = $"""
             SELECT t.queue, t.key, t.payload FROM unnest($1::text[], $2::text[], $3::text[]) AS t(queue, key, payload)
             CROSS JOIN LATERAL (

@@ -52,7 +52,6 @@ internal sealed class Sql
             """;
 
         Notify = "SELECT count(pg_notify($1, $2 || q)) FROM unnest($3::text[]) AS q";
-        AsynchronousCommit = "SELECT set_config('synchronous_commit', 'off', true)";
         // Claims and outcomes touch a handful of rows by key. The plan of a prepared statement is cached, and one made while
         // the jobs table was nearly empty (a new schema, the first seconds of a burst) would go on reading the whole table,
         // or a whole partial index, on every later call. With these off, what is left is the plan that is right at every
@@ -230,13 +229,11 @@ internal sealed class Sql
 
     public string Notify { get; }
 
-    /// <summary>This transaction only: its commit does not wait for the WAL flush.</summary>
-    public string AsynchronousCommit { get; }
 
     /// <summary>This transaction only: plans use indexes (see the constructor); one row of settings.</summary>
     public string IndexPlans { get; }
 
-    /// <summary><see cref="IndexPlans"/> and <see cref="AsynchronousCommit"/> in one statement.</summary>
+    /// <summary><see cref="IndexPlans"/>, and this transaction's commit does not wait for the WAL flush.</summary>
     public string IndexPlansAsynchronousCommit { get; }
 
     public string EnsureHeadsOfArrays { get; }

@@ -127,6 +127,7 @@ internal sealed class SqliteInboxStore(SqliteJobStore jobs) : IInboxStore
                 foreach (var job in next.Jobs) SqliteJobStore.InsertJob(context, job, now);
 
                 // A pending drain job of the chat delivers this event too; claims go through this writer, so none starts meanwhile.
+                // (status IN (0, 1) is the key index's predicate, which INDEXED BY needs the query to imply.)
                 if (next.Drain is { } drain && context.Command(
                         "SELECT 1 FROM inbox_jobs INDEXED BY ix_inbox_jobs_key WHERE queue = $q AND key = $k AND key IS NOT NULL AND status IN (0, 1) AND status = 0 AND payload = $p LIMIT 1")
                         .Set("$q", drain.Queue).Set("$k", drain.Key).Set("$p", drain.Payload).ExecuteScalar() is null)

@@ -108,13 +108,13 @@ internal sealed class DispatchHandler(
         }
     }
 
-    private JobHandlerOptions QueueOptions => registrations.FirstOrDefault(r => r.Queue == InboxQueues.Dispatch)?.Options ?? new JobHandlerOptions();
+    private readonly JobHandlerOptions _queueOptions = registrations.FirstOrDefault(r => r.Queue == InboxQueues.Dispatch)?.Options ?? new JobHandlerOptions();
 
     /// <summary>The dispatch queue's backoff (<c>AddWebhookPipeline</c> sets it up), used between failed deliveries of one event.</summary>
-    private RetryBackoffOptions Backoff => QueueOptions.Backoff;
+    private RetryBackoffOptions Backoff => _queueOptions.Backoff;
 
     /// <summary>How long one run of a chat goes on: 30 seconds, or half the dispatch queue's attempt timeout when that is shorter.</summary>
-    private TimeSpan RunBudget => QueueOptions.Timeout == Timeout.InfiniteTimeSpan || QueueOptions.Timeout > MaxRun * 2 ? MaxRun : QueueOptions.Timeout / 2;
+    private TimeSpan RunBudget => _queueOptions.Timeout == Timeout.InfiniteTimeSpan || _queueOptions.Timeout > MaxRun * 2 ? MaxRun : _queueOptions.Timeout / 2;
 
     private static readonly TimeSpan MaxRun = TimeSpan.FromSeconds(30);
 

@@ -1,12 +1,8 @@
 using System.Buffers;
 using System.Globalization;
-using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-
-// MapInboxMedia (Inbox.Reliability.AspNetCore) serves this store's files and checks its signed links.
-[assembly: InternalsVisibleTo("Inbox.Reliability.AspNetCore")]
 
 namespace Inbox.Reliability.Media;
 

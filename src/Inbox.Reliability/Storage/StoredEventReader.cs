@@ -1,9 +1,5 @@
 using System.Data.Common;
 using System.Globalization;
-using System.Runtime.CompilerServices;
-
-[assembly: InternalsVisibleTo("Inbox.Reliability.Sqlite")]
-[assembly: InternalsVisibleTo("Inbox.Reliability.PostgreSql")]
 
 namespace Inbox.Reliability.Storage;
 
