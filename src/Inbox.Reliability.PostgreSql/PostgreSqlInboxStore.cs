@@ -17,9 +17,11 @@ namespace Inbox.Reliability.PostgreSql;
 /// <remarks>
 /// <para>
 /// <b>Captures are group-committed.</b> Concurrent <see cref="CaptureAsync"/> calls of one process wait in queues (two,
-/// taken in turn); the flusher of a queue writes everything waiting in it in one transaction: one multi-row insert of the raw rows (<c>unnest</c> of arrays,
-/// <c>ON CONFLICT DO NOTHING</c> on (provider, instance, sha256)), one multi-row update of the duplicate counters when a
-/// body was already stored, one insert of the ingest jobs, one commit. Each caller returns after that commit. A body
+/// taken in turn); the flusher of a queue writes everything waiting in it in one round trip: one statement inserts the raw rows
+/// (<c>unnest</c> of arrays, <c>ON CONFLICT DO NOTHING</c> on (provider, instance, sha256)) and one ingest job per instance
+/// with new rows, followed by the NOTIFY, in one implicit transaction committed at the end of the batch. Bodies that were
+/// already stored (a provider's retry) then get their duplicate counters raised in a second transaction. Each caller
+/// returns after the commit that stored its row (or counted its duplicate). A body
 /// sent twice in one group is inserted once (the later ones are its duplicates). Rows are inserted in (provider,
 /// instance, sha256) order, so two hosts inserting the same bodies at once wait for each other in one order and never
 /// deadlock; a host that meets a body another host is inserting waits for that transaction and then reports a duplicate
@@ -91,7 +93,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
         return writer.SubmitAsync(new CaptureRequest(webhook, ingestJob, new BodyKey(webhook.Provider, webhook.Instance, Convert.ToHexString(webhook.Sha256))), cancellationToken);
     }
 
-    private Task<CaptureOutcome[]> WriteCapturesAsync(IReadOnlyList<CaptureRequest> group, CancellationToken cancellationToken)
+    private async Task<CaptureOutcome[]> WriteCapturesAsync(IReadOnlyList<CaptureRequest> group, CancellationToken cancellationToken)
     {
         // The same body twice in the group: the first one is written, the others count as its duplicates.
         var leaders = new Dictionary<BodyKey, int>();
@@ -106,52 +108,127 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
         var ordered = leaders.Values.ToList();
         ordered.Sort((a, b) => group[a].Key.CompareTo(group[b].Key));
 
-        return _jobs.InTransactionAsync(async (connection, transaction) =>
+        var inserted = new Dictionary<BodyKey, long>();
+        var pending = ordered;
+        if (SharedIngestJob(group) is { } ingestJob)
         {
-            var inserted = new Dictionary<BodyKey, long>();
-            var existing = new Dictionary<BodyKey, long>();
-            var pending = ordered;
-
-            // Normally one pass: insert what is new, count the duplicates of what exists. A row found by neither (only if it
-            // disappeared in between) is inserted again in the next pass.
-            for (var pass = 1; pending.Count > 0; pass++)
+            // Usually the whole group in one round trip: the new rows, their ingest jobs and the NOTIFY in one implicit
+            // transaction, committed when the batch ends. Bodies stored before (a provider's retry) come back as not
+            // inserted and are counted below.
+            await _jobs.WithConnectionAsync(async connection =>
             {
-                if (pass > 3) throw new InvalidOperationException("A raw webhook was neither inserted nor found as a duplicate three times; nothing was stored.");
-                await InsertRawAsync(connection, transaction, group, pending, extra, inserted, cancellationToken).ConfigureAwait(false);
-                var conflicts = pending.Where(i => !inserted.ContainsKey(group[i].Key)).ToList();
-                if (conflicts.Count == 0) break;
-                await CountDuplicatesAsync(connection, transaction, group, conflicts, extra, existing, cancellationToken).ConfigureAwait(false);
-                pending = conflicts.Where(i => !existing.ContainsKey(group[i].Key)).ToList();
-            }
+                inserted.Clear();
+                await using var batch = new NpgsqlBatch(connection);
+                batch.BatchCommands.Add(InsertRawCommand(_sql.InsertRawWithIngest, group, ordered, extra, ingestJob));
+                if (_jobs.NotifyCommand(ingestJob.Queue) is { } notify) batch.BatchCommands.Add(notify);
+                var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false)) await ReadInsertedAsync(reader, inserted, cancellationToken).ConfigureAwait(false);
+                return true;
+            }, cancellationToken, retryConflicts: true).ConfigureAwait(false);
+            pending = ordered.Where(i => !inserted.ContainsKey(group[i].Key)).ToList();
+        }
 
-            // One ingest job per instance with new rows, its payload the instance's highest new id: the job that ingests
-            // that row has ingested every older captured row of the instance with it (oldest first), so all of this group's.
-            var newRows = inserted
-                .GroupBy(r => (r.Key.Provider, r.Key.Instance))
-                .Select(g => g.MaxBy(r => r.Value))
-                .OrderBy(r => r.Value)
-                .ToList();
-            if (newRows.Count > 0)
-            {
-                var ingest = newRows.Select(r => (NewJob)(group[leaders[r.Key]].IngestJob with { Payload = r.Value.ToString(CultureInfo.InvariantCulture) })).ToList();
-                await _jobs.InsertJobsAsync(connection, transaction, ingest, _jobs.Sender, cancellationToken).ConfigureAwait(false);
-            }
+        var existing = new Dictionary<BodyKey, long>();
+        if (pending.Count > 0)
+        {
+            var (more, found) = await _jobs.InTransactionAsync((connection, transaction) =>
+                CaptureInTransactionAsync(connection, transaction, group, pending, leaders, extra, cancellationToken), cancellationToken).ConfigureAwait(false);
+            foreach (var (key, id) in more) inserted[key] = id;
+            foreach (var (key, id) in found) existing[key] = id;
+        }
 
-            var results = new CaptureOutcome[group.Count];
-            for (var i = 0; i < group.Count; i++)
-            {
-                var key = group[i].Key;
-                results[i] = inserted.TryGetValue(key, out var id)
-                    ? new CaptureOutcome(id, leaders[key] != i)
-                    : new CaptureOutcome(existing[key], true);
-            }
+        var results = new CaptureOutcome[group.Count];
+        for (var i = 0; i < group.Count; i++)
+        {
+            var key = group[i].Key;
+            results[i] = inserted.TryGetValue(key, out var id)
+                ? new CaptureOutcome(id, leaders[key] != i)
+                : new CaptureOutcome(existing[key], true);
+        }
 
-            return results;
-        }, cancellationToken);
+        return results;
     }
 
-    private async Task InsertRawAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<CaptureRequest> group, List<int> rows,
-        Dictionary<BodyKey, int> extra, Dictionary<BodyKey, long> inserted, CancellationToken cancellationToken)
+    /// <summary>
+    /// The ingest job every capture of the group asked for, when they are alike (unkeyed, no dedupe key, one queue, priority
+    /// and attempt limit: what <see cref="Capture.IInboxCapture"/> sends), with the earliest due time; else null.
+    /// </summary>
+    private static NewJob? SharedIngestJob(IReadOnlyList<CaptureRequest> group)
+    {
+        var first = group[0].IngestJob;
+        var runAt = first.RunAt;
+        foreach (var request in group)
+        {
+            var job = request.IngestJob;
+            if (job.Key is not null || job.DedupeKey is not null || job.Queue != first.Queue || job.Priority != first.Priority || job.MaxAttempts != first.MaxAttempts) return null;
+            if (job.RunAt < runAt) runAt = job.RunAt;
+        }
+
+        return first with { RunAt = runAt };
+    }
+
+    /// <summary>
+    /// Stores <paramref name="rows"/> of the group in the caller's transaction: inserts what is new, counts the duplicates of
+    /// what exists, and enqueues the ingest jobs of what it inserted.
+    /// </summary>
+    private async Task<(Dictionary<BodyKey, long> Inserted, Dictionary<BodyKey, long> Existing)> CaptureInTransactionAsync(NpgsqlConnection connection, NpgsqlTransaction transaction,
+        IReadOnlyList<CaptureRequest> group, List<int> rows, Dictionary<BodyKey, int> leaders, Dictionary<BodyKey, int> extra, CancellationToken cancellationToken)
+    {
+        var inserted = new Dictionary<BodyKey, long>();
+        var existing = new Dictionary<BodyKey, long>();
+        var pending = rows;
+
+        // Normally one pass: insert what is new, count the duplicates of what exists. A row found by neither (only if it
+        // disappeared in between) is inserted again in the next pass.
+        for (var pass = 1; pending.Count > 0; pass++)
+        {
+            if (pass > 3) throw new InvalidOperationException("A raw webhook was neither inserted nor found as a duplicate three times; nothing was stored.");
+            await using (var batch = new NpgsqlBatch(connection, transaction) { BatchCommands = { InsertRawCommand(_sql.InsertRaw, group, pending, extra, null) } })
+            {
+                var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false)) await ReadInsertedAsync(reader, inserted, cancellationToken).ConfigureAwait(false);
+            }
+
+            var conflicts = pending.Where(i => !inserted.ContainsKey(group[i].Key)).ToList();
+            if (conflicts.Count == 0) break;
+            await CountDuplicatesAsync(connection, transaction, group, conflicts, extra, existing, cancellationToken).ConfigureAwait(false);
+            pending = conflicts.Where(i => !existing.ContainsKey(group[i].Key)).ToList();
+        }
+
+        // One ingest job per instance with new rows, its payload the instance's highest new id: the job that ingests
+        // that row has ingested every older captured row of the instance with it (oldest first), so all of this group's.
+        var newRows = inserted
+            .GroupBy(r => (r.Key.Provider, r.Key.Instance))
+            .Select(g => g.MaxBy(r => r.Value))
+            .OrderBy(r => r.Value)
+            .ToList();
+        if (newRows.Count > 0)
+        {
+            var ingest = newRows.Select(r => (NewJob)(group[leaders[r.Key]].IngestJob with { Payload = r.Value.ToString(CultureInfo.InvariantCulture) })).ToList();
+            await _jobs.InsertJobsAsync(connection, transaction, ingest, _jobs.Sender, cancellationToken).ConfigureAwait(false);
+        }
+
+        return (inserted, existing);
+    }
+
+    private static async Task ReadInsertedAsync(NpgsqlDataReader reader, Dictionary<BodyKey, long> inserted, CancellationToken cancellationToken)
+    {
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            inserted[new BodyKey(reader.GetString(1), reader.GetString(2), Convert.ToHexString(reader.GetFieldValue<byte[]>(3)))] = reader.GetInt64(0);
+        }
+
+        while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))
+        {
+            // The NOTIFY's row.
+        }
+    }
+
+    /// <summary>
+    /// The insert of <paramref name="rows"/> (<see cref="InboxSql.InsertRaw"/>), or with <paramref name="ingestJob"/> the insert
+    /// that also enqueues one ingest job per instance (<see cref="InboxSql.InsertRawWithIngest"/>).
+    /// </summary>
+    private NpgsqlBatchCommand InsertRawCommand(string sql, IReadOnlyList<CaptureRequest> group, List<int> rows, Dictionary<BodyKey, int> extra, NewJob? ingestJob)
     {
         var n = rows.Count;
         var providers = new string?[n];
@@ -176,23 +253,17 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
             duplicates[r] = extra.GetValueOrDefault(request.Key);
         }
 
-        await using var command = new NpgsqlCommand(_sql.InsertRaw, connection, transaction);
-        command.Parameters.Add(Texts(providers));
-        command.Parameters.Add(Texts(instances));
-        command.Parameters.Add(Timestamps(receivedAts));
-        command.Parameters.Add(Byteas(shas));
-        command.Parameters.Add(Byteas(bodies));
-        command.Parameters.Add(Texts(contentTypes));
-        command.Parameters.Add(Texts(headers));
-        command.Parameters.Add(Integers(duplicates));
-        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        await using (reader.ConfigureAwait(false))
+        var command = Command(sql, Texts(providers), Texts(instances), Timestamps(receivedAts), Byteas(shas), Byteas(bodies), Texts(contentTypes), Texts(headers), Integers(duplicates));
+        if (ingestJob is not null)
         {
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                inserted[new BodyKey(reader.GetString(1), reader.GetString(2), Convert.ToHexString(reader.GetFieldValue<byte[]>(3)))] = reader.GetInt64(0);
-            }
+            command.Parameters.Add(Text(ingestJob.Queue));
+            command.Parameters.Add(Integer(ingestJob.Priority));
+            command.Parameters.Add(Integer(ingestJob.MaxAttempts));
+            command.Parameters.Add(Timestamp(ingestJob.RunAt.ToUniversalTime()));
+            command.Parameters.Add(Timestamp(_jobs.Now));
         }
+
+        return command;
     }
 
     private async Task CountDuplicatesAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<CaptureRequest> group, List<int> rows,
@@ -815,6 +886,26 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
             ORDER BY t.ord
             ON CONFLICT (provider, instance, sha256) DO NOTHING
             RETURNING id, provider, instance, sha256
+            """;
+
+        /// <summary>
+        /// <see cref="InsertRaw"/> plus one ingest job per instance with new rows ($9 queue, $10 priority, $11 attempt limit,
+        /// $12 due, $13 now), its payload the instance's highest new id, in the same statement.
+        /// </summary>
+        public string InsertRawWithIngest { get; } = $"""
+            WITH ins AS (
+                INSERT INTO {schema}.raw_webhooks (provider, instance, received_at, sha256, body, content_type, headers, status, duplicates)
+                SELECT t.provider, t.instance, t.received_at, t.sha256, t.body, t.content_type, t.headers, 0, t.duplicates
+                FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bytea[], $5::bytea[], $6::text[], $7::text[], $8::integer[])
+                     WITH ORDINALITY AS t(provider, instance, received_at, sha256, body, content_type, headers, duplicates, ord)
+                ORDER BY t.ord
+                ON CONFLICT (provider, instance, sha256) DO NOTHING
+                RETURNING id, provider, instance, sha256),
+            ingest AS (
+                INSERT INTO {schema}.jobs (queue, key, is_head, payload, status, priority, attempts, max_attempts, run_at, dedupe_key, created_at)
+                SELECT $9, NULL, true, max(i.id)::text, 0, $10, 0, $11, $12, NULL, $13
+                FROM ins i GROUP BY i.provider, i.instance ORDER BY max(i.id))
+            SELECT id, provider, instance, sha256 FROM ins
             """;
 
         /// <summary>Locks the existing rows in id order (MATERIALIZED: locked once), then adds to their counters.</summary>

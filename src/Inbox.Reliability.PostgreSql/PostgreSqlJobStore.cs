@@ -95,6 +95,10 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
     /// <summary>This store's NOTIFY sender id: jobs other stores of this process insert with it do not wake this process twice.</summary>
     internal string Sender => _sender;
 
+    /// <summary>The NOTIFY that wakes the workers of <paramref name="queue"/> in other processes (not this one), or null when notifications are off.</summary>
+    internal NpgsqlBatchCommand? NotifyCommand(string queue) =>
+        _options.UseNotifications ? Command(_sql.Notify, Text(_channel), Text(_sender + "/"), Texts([queue])) : null;
+
     /// <summary>How many enqueue groups were committed (each one round trip and one commit).</summary>
     internal long EnqueueGroups => _enqueues.Groups;
 

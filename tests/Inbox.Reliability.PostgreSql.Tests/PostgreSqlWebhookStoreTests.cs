@@ -140,6 +140,45 @@ public sealed class PostgreSqlWebhookStoreTests(PostgresServer server) : IAsyncL
     }
 
     [Fact]
+    public async Task Captures_of_new_bodies_bodies_stored_before_and_other_ingest_jobs_at_once_each_get_the_right_row_and_job()
+    {
+        var storage = NewStorage();
+        var store = await NewHostAsync(storage.Schema);
+        var earlier = await store.CaptureAsync(Raw("inst-1", "{\"stored\":\"before\"}"), IngestJob());
+        Assert.False(earlier.Duplicate);
+
+        // At once: a provider's retry of that body (twice), new bodies of two instances, and a capture asking for a keyed ingest job.
+        var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task<CaptureOutcome> Capture(RawWebhook raw, NewJob job) => Task.Run(async () =>
+        {
+            await start.Task;
+            return await store.CaptureAsync(raw, job);
+        });
+        var retries = Enumerable.Range(0, 2).Select(_ => Capture(Raw("inst-1", "{\"stored\":\"before\"}"), IngestJob())).ToList();
+        var fresh = Enumerable.Range(0, 20).Select(i => Capture(Raw(i % 2 == 0 ? "inst-1" : "inst-2", $"{{\"fresh\":{i}}}"), IngestJob())).ToList();
+        var keyed = Capture(Raw("inst-3", "{\"keyed\":1}"), IngestJob() with { Key = "inst-3" });
+        start.SetResult();
+        await Task.WhenAll(retries.Concat(fresh).Append(keyed));
+        var retried = await Task.WhenAll(retries);
+        var freshIds = await Task.WhenAll(fresh);
+        var keyedOutcome = await keyed;
+
+        Assert.All(retried, r => Assert.Equal(new CaptureOutcome(earlier.RawWebhookId, true), r));
+        Assert.Equal(2, await Scalar($"SELECT duplicates FROM \"{storage.Schema}\".raw_webhooks WHERE id = {earlier.RawWebhookId}"));
+        Assert.All(freshIds, f => Assert.False(f.Duplicate));
+        Assert.Equal(20, freshIds.Select(f => f.RawWebhookId).Distinct().Count());
+        Assert.Equal(22, await Scalar($"SELECT count(*) FROM \"{storage.Schema}\".raw_webhooks"));
+
+        // Every new row is reached by an ingest job of its instance naming it or a newer row; the keyed job kept its key.
+        var jobs = await Query($"SELECT r.instance, j.key, r.id FROM \"{storage.Schema}\".jobs j JOIN \"{storage.Schema}\".raw_webhooks r ON r.id = j.payload::bigint WHERE j.queue = '{IngestQueue}'",
+            r => (Instance: r.GetString(0), Key: r.IsDBNull(1) ? null : r.GetString(1), RawId: r.GetInt64(2)));
+        var rows = await Query($"SELECT instance, id FROM \"{storage.Schema}\".raw_webhooks", r => (Instance: r.GetString(0), Id: r.GetInt64(1)));
+        Assert.All(rows, row => Assert.Contains(jobs, j => j.Instance == row.Instance && j.RawId >= row.Id));
+        Assert.Equal(("inst-3", "inst-3", keyedOutcome.RawWebhookId), Assert.Single(jobs, j => j.Instance == "inst-3"));
+        Assert.All(jobs.Where(j => j.Instance != "inst-3"), j => Assert.Null(j.Key));
+    }
+
+    [Fact]
     public async Task Concurrent_captures_share_commits_and_each_is_durable_when_it_returns()
     {
         var storage = NewStorage();
