@@ -28,6 +28,8 @@ namespace Inbox.Reliability.PostgreSql;
 /// Migration 4: queue names, keys, dedupe keys, providers, instances and chat ids are identifiers, compared byte by byte
 /// (collation "C"): every index over them compares with memcmp instead of the database's locale rules, whatever
 /// locale the database was created with; lists ordered by them come in byte order.
+/// Migration 5 drops <c>ix_events_chat</c>: no query reads it (a chat's pending events come from <c>ix_events_pending</c>),
+/// and every event insert and dispatch mark wrote it.
 /// </remarks>
 internal static class PostgreSqlMigrations
 {
@@ -145,6 +147,16 @@ internal static class PostgreSqlMigrations
             ALTER TABLE {s}.events ALTER COLUMN provider TYPE text COLLATE "C", ALTER COLUMN instance TYPE text COLLATE "C",
                 ALTER COLUMN dedupe_key TYPE text COLLATE "C", ALTER COLUMN chat_id TYPE text COLLATE "C";
             ALTER TABLE {s}.instances ALTER COLUMN provider TYPE text COLLATE "C", ALTER COLUMN instance TYPE text COLLATE "C";
+            """),
+        (5, "no index by chat and id; lz4 for bodies", """
+            DROP INDEX IF EXISTS {s}.ix_events_chat;
+            DO $$
+            BEGIN
+                IF EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)) THEN
+                    EXECUTE 'ALTER TABLE {s}.events ALTER COLUMN body SET COMPRESSION lz4';
+                    EXECUTE 'ALTER TABLE {s}.raw_webhooks ALTER COLUMN body SET COMPRESSION lz4';
+                END IF;
+            END $$;
             """),
     ];
 }

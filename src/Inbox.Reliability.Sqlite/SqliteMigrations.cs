@@ -110,5 +110,8 @@ internal static class SqliteMigrations
             ALTER TABLE inbox_events ADD COLUMN dispatch_attempts INTEGER NOT NULL DEFAULT 0;
             CREATE INDEX ix_inbox_events_pending ON inbox_events (provider, instance, coalesce(chat_id, ''), seq) WHERE dispatch_status = 0;
             """),
+        (5, "no index by chat and id", """
+            DROP INDEX IF EXISTS ix_inbox_events_chat;
+            """),
     ];
 }

@@ -149,6 +149,34 @@ public sealed class PostgreSqlSpecificTests(PostgresServer server) : IAsyncLifet
             """));
     }
 
+    [Fact]
+    public async Task Webhook_bodies_are_compressed_with_lz4_when_the_server_has_it_and_events_carry_no_unread_index()
+    {
+        var storage = NewStorage();
+        await NewProvider(storage.Schema).GetRequiredService<IJobStore>().MigrateAsync();
+        var lz4 = 1 == await Scalar("SELECT count(*) FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)");
+        foreach (var table in new[] { "events", "raw_webhooks" })
+        {
+            var method = await Scalar($"SELECT count(*) FROM pg_attribute WHERE attrelid = '\"{storage.Schema}\".{table}'::regclass AND attname = 'body' AND attcompression = 'l'");
+            Assert.True(method == (lz4 ? 1 : 0), $"{table}.body: lz4 {(lz4 ? "expected" : "not available on this server")}, found {method}");
+        }
+
+        // What the benchmark's webhooks look like after ingest: a body over PostgreSQL's 2 KB threshold is stored compressed.
+        if (lz4)
+        {
+            await using var connection = await server.OpenAsync();
+            await using var insert = new NpgsqlCommand($"""
+                INSERT INTO "{storage.Schema}".events (provider, instance, seq, kind, external_id, dedupe_key, from_me, occurred_at, message_type, body, raw_id, created_at)
+                VALUES ('zapi', 'i', 1, 0, 'm', 'zapi|i|m', false, now(), 0, repeat('<text>abc</text>', 400), 1, now())
+                """, connection);
+            await insert.ExecuteNonQueryAsync();
+            await using var stored = new NpgsqlCommand($"SELECT pg_column_compression(body) FROM \"{storage.Schema}\".events", connection);
+            Assert.Equal("lz4", (string?)await stored.ExecuteScalarAsync());
+        }
+
+        Assert.Equal(0, await Scalar($"SELECT count(*) FROM pg_indexes WHERE schemaname = '{storage.Schema}' AND indexname = 'ix_events_chat'"));
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
