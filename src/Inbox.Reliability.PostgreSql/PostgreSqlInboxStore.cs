@@ -878,15 +878,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
     {
         public string S { get; } = schema;
 
-        public string InsertRaw { get; } = $"""
-            INSERT INTO {schema}.raw_webhooks (provider, instance, received_at, sha256, body, content_type, headers, status, duplicates)
-            SELECT t.provider, t.instance, t.received_at, t.sha256, t.body, t.content_type, t.headers, 0, t.duplicates
-            FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bytea[], $5::bytea[], $6::text[], $7::text[], $8::integer[])
-                 WITH ORDINALITY AS t(provider, instance, received_at, sha256, body, content_type, headers, duplicates, ord)
-            ORDER BY t.ord
-            ON CONFLICT (provider, instance, sha256) DO NOTHING
-            RETURNING id, provider, instance, sha256
-            """;
+        public string InsertRaw { get; } = RawInsert(schema);
 
         /// <summary>
         /// <see cref="InsertRaw"/> plus one ingest job per instance with new rows ($9 queue, $10 priority, $11 attempt limit,
@@ -894,18 +886,23 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
         /// </summary>
         public string InsertRawWithIngest { get; } = $"""
             WITH ins AS (
-                INSERT INTO {schema}.raw_webhooks (provider, instance, received_at, sha256, body, content_type, headers, status, duplicates)
-                SELECT t.provider, t.instance, t.received_at, t.sha256, t.body, t.content_type, t.headers, 0, t.duplicates
-                FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bytea[], $5::bytea[], $6::text[], $7::text[], $8::integer[])
-                     WITH ORDINALITY AS t(provider, instance, received_at, sha256, body, content_type, headers, duplicates, ord)
-                ORDER BY t.ord
-                ON CONFLICT (provider, instance, sha256) DO NOTHING
-                RETURNING id, provider, instance, sha256),
+            {RawInsert(schema)}),
             ingest AS (
                 INSERT INTO {schema}.jobs (queue, key, is_head, payload, status, priority, attempts, max_attempts, run_at, dedupe_key, created_at)
                 SELECT $9, NULL, true, max(i.id)::text, 0, $10, 0, $11, $12, NULL, $13
                 FROM ins i GROUP BY i.provider, i.instance ORDER BY max(i.id))
             SELECT id, provider, instance, sha256 FROM ins
+            """;
+
+        /// <summary>The insert of raw rows (<c>unnest</c> of arrays $1-$8, in array order), skipping bodies stored before; returns what it inserted.</summary>
+        private static string RawInsert(string schema) => $"""
+            INSERT INTO {schema}.raw_webhooks (provider, instance, received_at, sha256, body, content_type, headers, status, duplicates)
+            SELECT t.provider, t.instance, t.received_at, t.sha256, t.body, t.content_type, t.headers, 0, t.duplicates
+            FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bytea[], $5::bytea[], $6::text[], $7::text[], $8::integer[])
+                 WITH ORDINALITY AS t(provider, instance, received_at, sha256, body, content_type, headers, duplicates, ord)
+            ORDER BY t.ord
+            ON CONFLICT (provider, instance, sha256) DO NOTHING
+            RETURNING id, provider, instance, sha256
             """;
 
         /// <summary>Locks the existing rows in id order (MATERIALIZED: locked once), then adds to their counters.</summary>
