@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -176,6 +177,57 @@ public sealed class PostgreSqlWebhookStoreTests(PostgresServer server) : IAsyncL
         Assert.All(rows, row => Assert.Contains(jobs, j => j.Instance == row.Instance && j.RawId >= row.Id));
         Assert.Equal(("inst-3", "inst-3", keyedOutcome.RawWebhookId), Assert.Single(jobs, j => j.Instance == "inst-3"));
         Assert.All(jobs.Where(j => j.Instance != "inst-3"), j => Assert.Null(j.Key));
+    }
+
+    [Fact]
+    public async Task Captures_during_a_database_restart_either_fail_or_are_stored_and_a_resend_of_a_failed_one_is_stored_once()
+    {
+        if (!server.OwnsServer) return; // only a server this run started may be restarted
+
+        var storage = NewStorage();
+        var store = await NewHostAsync(storage.Schema);
+        var answered = new ConcurrentDictionary<string, long>();
+        var failed = new ConcurrentQueue<string>();
+        using var stop = new CancellationTokenSource();
+        var next = 0;
+        var senders = Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var body = $"{{\"n\":{Interlocked.Increment(ref next)}}}";
+                try
+                {
+                    answered[body] = (await store.CaptureAsync(Raw("inst-1", body), IngestJob())).RawWebhookId;
+                }
+                catch (Exception ex) when (ex is NpgsqlException or ObjectDisposedException or TimeoutException or InvalidOperationException)
+                {
+                    failed.Enqueue(body); // what the endpoint answers 503: the provider sends it again
+                }
+            }
+        })).ToList();
+
+        await Eventually.TrueAsync(() => answered.Count >= 200, "captures before the restart");
+        await server.RestartAsync();
+        var atRestart = answered.Count;
+        await Eventually.TrueAsync(() => answered.Count >= atRestart + 200, "captures to be stored again after the restart", TimeSpan.FromSeconds(60));
+        await stop.CancelAsync();
+        await Task.WhenAll(senders);
+
+        // The provider's resends: a failed capture that did commit is now a duplicate of its row, the others are stored.
+        foreach (var body in failed)
+        {
+            var outcome = await store.CaptureAsync(Raw("inst-1", body), IngestJob());
+            Assert.False(answered.ContainsKey(body));
+            answered[body] = outcome.RawWebhookId;
+        }
+
+        var rows = await Query($"SELECT convert_from(body, 'UTF8'), id FROM \"{storage.Schema}\".raw_webhooks", r => (Body: r.GetString(0), Id: r.GetInt64(1)));
+        Assert.Equal(answered.Count, rows.Count);
+        Assert.All(rows, row => Assert.Equal(answered[row.Body], row.Id));
+
+        // Every row has an ingest job that reaches it.
+        var reach = await Scalar($"SELECT coalesce(max(payload::bigint), 0) FROM \"{storage.Schema}\".jobs WHERE queue = '{IngestQueue}'");
+        Assert.Equal(rows.Max(r => r.Id), reach);
     }
 
     [Fact]
