@@ -57,10 +57,17 @@ public sealed class PostgresServer : IAsyncLifetime
         return connection;
     }
 
-    /// <summary>Restarts the server (<c>pg_ctl restart -m fast</c>): every connection is dropped.</summary>
-    public Task RestartAsync() => _cluster is null
-        ? throw new InvalidOperationException("Only a server this fixture started can be restarted.")
-        : _cluster.RestartAsync();
+    /// <summary>
+    /// Restarts the server (<c>pg_ctl restart -m fast</c>): every connection is dropped. The pool of <see cref="OpenAsync"/>
+    /// is emptied after it, so the tests' own queries do not pick up a connection the restart closed.
+    /// </summary>
+    public async Task RestartAsync()
+    {
+        if (_cluster is null) throw new InvalidOperationException("Only a server this fixture started can be restarted.");
+        await _cluster.RestartAsync();
+        using var pooled = new NpgsqlConnection(ConnectionString);
+        NpgsqlConnection.ClearPool(pooled);
+    }
 
     public async Task DisposeAsync()
     {
