@@ -54,6 +54,16 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
     /// between them, so nothing is lost by writing them in parallel.
     /// </summary>
     private const int CaptureWriters = 2;
+    /// <summary>
+    /// Reads of chats' pending events (one per dispatch run) are combined the same way: what waits while a read runs goes in
+    /// the next one, one statement for many chats, two at a time. So a host's dispatch concurrency costs round trips and
+    /// connections per read in flight, not per chat.
+    /// </summary>
+    private const int PendingReaders = 2;
+
+    /// <summary>Where <see cref="InboxSql.GetPendingEventsOfChats"/> puts the chat's position: after the event's columns.</summary>
+    private static readonly int EventColumnCount = InboxSql.EventColumns.Split(',').Length;
+    private const int MaxPendingReads = 500;
     private const int MaxSaveRows = 2000;
     private const int MaxMarkRows = 2000;
     private const int MaxText = 2000;
@@ -64,7 +74,9 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
     private readonly GroupCommit<CaptureRequest, CaptureOutcome>[] _captures;
     private readonly GroupCommit<SaveRequest, IngestOutcome> _saves;
     private readonly GroupCommit<DispatchMark, bool> _marks;
+    private readonly GroupCommit<PendingRead, List<StoredInboxEvent>>[] _pendingReads;
     private int _nextCaptureWriter;
+    private int _nextPendingReader;
 
     public PostgreSqlInboxStore(PostgreSqlJobStore jobs)
     {
@@ -75,10 +87,16 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
             .ToArray();
         _saves = new GroupCommit<SaveRequest, IngestOutcome>(WriteSavesAsync, static r => 1 + r.Events.Count, MaxSaveRows);
         _marks = new GroupCommit<DispatchMark, bool>(WriteMarksAsync, static _ => 1, MaxMarkRows);
+        _pendingReads = Enumerable.Range(0, PendingReaders)
+            .Select(_ => new GroupCommit<PendingRead, List<StoredInboxEvent>>(ReadPendingAsync, static _ => 1, MaxPendingReads))
+            .ToArray();
     }
 
     /// <summary>How many capture groups were committed (fewer than captures means captures shared commits).</summary>
     internal long CaptureGroups => _captures.Sum(c => c.Groups);
+
+    /// <summary>How many statements read chats' pending events (fewer than reads means reads shared statements).</summary>
+    internal long PendingReadGroups => _pendingReads.Sum(r => r.Groups);
 
     /// <summary>How many ingest groups were committed.</summary>
     internal long SaveGroups => _saves.Groups;
@@ -657,15 +675,35 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
             return events.Count > 0 ? events[0] : null;
         }, cancellationToken);
 
-    public Task<IReadOnlyList<StoredInboxEvent>> GetPendingEventsAsync(string provider, string instance, string chatId, int limit, CancellationToken cancellationToken = default) =>
+    public async Task<IReadOnlyList<StoredInboxEvent>> GetPendingEventsAsync(string provider, string instance, string chatId, int limit, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(provider);
+        ArgumentNullException.ThrowIfNull(instance);
+        var reader = _pendingReads[(int)((uint)Interlocked.Increment(ref _nextPendingReader) % PendingReaders)];
+        return await reader.SubmitAsync(new PendingRead(provider, instance, Clean(chatId ?? "")!, Math.Max(1, limit)), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads the pending events of every chat in the group in one statement (each chat's oldest first, up to its limit).</summary>
+    private Task<List<StoredInboxEvent>[]> ReadPendingAsync(IReadOnlyList<PendingRead> group, CancellationToken cancellationToken) =>
         _jobs.WithConnectionAsync(async connection =>
         {
-            await using var command = new NpgsqlCommand(_sql.GetPendingEvents, connection);
-            command.Parameters.Add(Text(provider));
-            command.Parameters.Add(Text(instance));
-            command.Parameters.Add(Text(Clean(chatId ?? "")));
-            command.Parameters.Add(Integer(Math.Max(1, limit)));
-            return (IReadOnlyList<StoredInboxEvent>)await ReadEventsAsync(command, cancellationToken).ConfigureAwait(false);
+            await using var batch = new NpgsqlBatch(connection);
+            batch.BatchCommands.Add(Command(_jobs.Statements.IndexPlans)); // one index probe per chat, whatever a cached plan saw
+            batch.BatchCommands.Add(Command(_sql.GetPendingEventsOfChats,
+                Texts(group.Select(r => (string?)r.Provider).ToArray()), Texts(group.Select(r => (string?)r.Instance).ToArray()),
+                Texts(group.Select(r => (string?)r.Chat).ToArray()), Integers(group.Select(r => r.Limit).ToArray())));
+            var results = group.Select(_ => new List<StoredInboxEvent>()).ToArray();
+            var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // past set_config's row
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    results[reader.GetInt64(EventColumnCount) - 1].Add(StoredEventReader.Read(reader, static (r, i) => r.GetFieldValue<DateTimeOffset>(i)));
+                }
+            }
+
+            return results;
         }, cancellationToken);
 
     private static async Task<List<StoredInboxEvent>> ReadEventsAsync(NpgsqlCommand command, CancellationToken cancellationToken)
@@ -775,6 +813,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
         foreach (var captures in _captures) await captures.DisposeAsync().ConfigureAwait(false);
         await _saves.DisposeAsync().ConfigureAwait(false);
         await _marks.DisposeAsync().ConfigureAwait(false);
+        foreach (var reads in _pendingReads) await reads.DisposeAsync().ConfigureAwait(false);
     }
 
     private static NpgsqlParameter Byteas(byte[][] values) => new() { Value = values, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea };
@@ -833,6 +872,8 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
     }
 
     private sealed record CaptureRequest(RawWebhook Webhook, NewJob IngestJob, BodyKey Key);
+
+    private sealed record PendingRead(string Provider, string Instance, string Chat, int Limit);
 
     private sealed record SaveRequest(long RawId, IReadOnlyList<InboxEvent> Events, Func<long, InboxEvent, EventFollowUp> FollowUp);
 
@@ -985,15 +1026,22 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
             FROM unnest($1::bigint[], $2::integer[]) AS t(id, c) WHERE r.id = t.id
             """;
 
-        private const string EventColumns = "id, seq, raw_id, body, dispatch_status, created_at, media_status, media_key, media_size, media_mime, media_sha256, media_error, dispatch_attempts";
+        public const string EventColumns = "id, seq, raw_id, body, dispatch_status, created_at, media_status, media_key, media_size, media_mime, media_sha256, media_error, dispatch_attempts";
 
         public string GetEvent { get; } = $"SELECT {EventColumns} FROM {schema}.events WHERE id = $1";
 
         // ix_events_pending: only events waiting for dispatch, by chat and sequence.
-        public string GetPendingEvents { get; } = $"""
-            SELECT {EventColumns} FROM {schema}.events
-            WHERE provider = $1 AND instance = $2 AND coalesce(chat_id, '') = $3 AND dispatch_status = 0
-            ORDER BY seq LIMIT $4
+        /// <summary>
+        /// For each (provider, instance, chat, limit) of the arrays, that chat's pending events oldest first, each row ending
+        /// with the 1-based position of its chat in the arrays.
+        /// </summary>
+        public string GetPendingEventsOfChats { get; } = $"""
+            SELECT e.*, r.ord FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[]) WITH ORDINALITY AS r(provider, instance, chat, lim, ord)
+            CROSS JOIN LATERAL (
+                SELECT {EventColumns} FROM {schema}.events
+                WHERE provider = r.provider AND instance = r.instance AND coalesce(chat_id, '') = r.chat AND dispatch_status = 0
+                ORDER BY seq LIMIT r.lim) AS e
+            ORDER BY r.ord, e.seq
             """;
 
         public string RecordDispatchFailure { get; } = $"UPDATE {schema}.events SET dispatch_attempts = dispatch_attempts + 1, dispatch_error = $2 WHERE id = $1 RETURNING dispatch_attempts";

@@ -150,6 +150,27 @@ public sealed class PostgreSqlSpecificTests(PostgresServer server) : IAsyncLifet
     }
 
     [Fact]
+    public void The_dispatch_queue_runs_32_chats_at_once_on_postgresql_unless_the_host_sets_it_whatever_the_call_order()
+    {
+        static int Dispatch(Action<IInboxReliabilityBuilder> build)
+        {
+            var services = new ServiceCollection();
+            build(services.AddInboxReliability());
+            // The queues' registrations are the core's own (internal) objects: read their Queue and Options by name.
+            var dispatch = services.Select(d => d.ImplementationInstance)
+                .Single(r => r?.GetType().Name == "JobHandlerRegistration" && (string?)r.GetType().GetProperty("Queue")!.GetValue(r) == Capture.InboxQueues.Dispatch)!;
+            return ((JobHandlerOptions)dispatch.GetType().GetProperty("Options")!.GetValue(dispatch)!).Concurrency;
+        }
+
+        const string Connection = "Host=127.0.0.1;Username=x";
+        Assert.Equal(16, Dispatch(b => b.AddWebhookPipeline()));
+        Assert.Equal(32, Dispatch(b => b.UsePostgreSql(Connection).AddWebhookPipeline()));
+        Assert.Equal(32, Dispatch(b => b.AddWebhookPipeline().UsePostgreSql(Connection)));
+        Assert.Equal(8, Dispatch(b => b.AddWebhookPipeline(o => o.DispatchConcurrency = 8).UsePostgreSql(Connection)));
+        Assert.Equal(8, Dispatch(b => b.UsePostgreSql(Connection).AddWebhookPipeline(o => o.DispatchConcurrency = 8)));
+    }
+
+    [Fact]
     public async Task Webhook_bodies_are_compressed_with_lz4_when_the_server_has_it_and_events_carry_no_unread_index()
     {
         var storage = NewStorage();

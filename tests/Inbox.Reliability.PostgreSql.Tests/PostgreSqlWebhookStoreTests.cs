@@ -231,6 +231,41 @@ public sealed class PostgreSqlWebhookStoreTests(PostgresServer server) : IAsyncL
     }
 
     [Fact]
+    public async Task Concurrent_reads_of_chats_pending_events_share_statements_and_each_gets_its_own_chats_events_in_order()
+    {
+        var storage = NewStorage();
+        var store = await NewHostAsync(storage.Schema);
+        const int Chats = 60;
+        var raw = await store.CaptureAsync(Raw("inst-1", "{\"chats\":60}"), IngestJob());
+        var messages = Enumerable.Range(0, Chats * 3).Select(i => Message("inst-1", "m" + i, "chat-" + (i % Chats))).ToList();
+        var saved = await store.SaveEventsAsync(raw.RawWebhookId, messages, (id, _) => Dispatch(id));
+        Assert.Equal(Chats * 3, saved.Stored.Count);
+        var other = await store.CaptureAsync(Raw("inst-2", "{\"other\":1}"), IngestJob());
+        await store.SaveEventsAsync(other.RawWebhookId, [Message("inst-2", "elsewhere", "chat-0")], (id, _) => Dispatch(id));
+        await store.MarkEventDispatchAsync(saved.Stored[0].Id, EventDispatchStatus.Dispatched, null); // chat-0's first is done
+
+        var before = store.PendingReadGroups;
+        var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reads = Enumerable.Range(0, Chats).Select(c => Task.Run(async () =>
+        {
+            await start.Task;
+            return await store.GetPendingEventsAsync("zapi", "inst-1", "chat-" + c, c == 1 ? 2 : 50);
+        })).ToList();
+        start.SetResult();
+        var results = await Task.WhenAll(reads);
+
+        for (var c = 0; c < Chats; c++)
+        {
+            var expected = saved.Stored.Where(e => e.Event.ChatId == "chat-" + c && e.Id != saved.Stored[0].Id).Select(e => e.Event.ExternalId).ToList();
+            Assert.Equal(c == 1 ? expected.Take(2) : expected, results[c].Select(e => e.Event.ExternalId));
+            Assert.All(results[c], e => Assert.Equal(EventDispatchStatus.Pending, e.DispatchStatus));
+        }
+
+        Assert.True(store.PendingReadGroups - before < Chats, $"{Chats} concurrent reads took {store.PendingReadGroups - before} statements");
+        Assert.Empty(await store.GetPendingEventsAsync("zapi", "inst-1", "no-such-chat", 10));
+    }
+
+    [Fact]
     public async Task Concurrent_captures_share_commits_and_each_is_durable_when_it_returns()
     {
         var storage = NewStorage();

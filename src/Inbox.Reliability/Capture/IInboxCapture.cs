@@ -95,7 +95,10 @@ public sealed class InboxPipelineOptions
     /// <summary>How many raw webhooks are parsed at once (one instance's webhooks are always parsed in arrival order). Default 4.</summary>
     public int IngestConcurrency { get; set; } = 4;
 
-    /// <summary>How many events are dispatched at once (one chat's events always in order). Default 16.</summary>
+    /// <summary>
+    /// How many chats are dispatched at once (one chat's events always in order). Default 16; 32 on PostgreSQL, where the
+    /// dispatch runs' reads share statements (more runs in flight cost no more connections).
+    /// </summary>
     public int DispatchConcurrency { get; set; } = 16;
 
     /// <summary>Attempts before an event's dispatch fails for good (visible as a failed job and a failed event). Default 10.</summary>

@@ -45,8 +45,20 @@ public static class InboxPipelineBuilderExtensions
         }
 
         if (configure is not null) marker.Configures.Add(configure);
-        marker.Apply();
+        marker.Apply(builder.Services);
         return builder;
+    }
+
+    /// <summary>
+    /// For storage packages: the pipeline settings that suit the storage, applied before the host's own
+    /// <c>AddWebhookPipeline(o => ...)</c> (which wins), whichever is called first.
+    /// </summary>
+    internal static void UsePipelineStorageDefaults(this IInboxReliabilityBuilder builder, PipelineStorageDefaults defaults)
+    {
+        builder.Services.RemoveAll<PipelineStorageDefaults>();
+        builder.Services.AddSingleton(defaults);
+        var marker = (PipelineMarker?)builder.Services.FirstOrDefault(d => d.ServiceType == typeof(PipelineMarker))?.ImplementationInstance;
+        marker?.Apply(builder.Services);
     }
 
     /// <summary>
@@ -59,7 +71,7 @@ public static class InboxPipelineBuilderExtensions
         builder.AddWebhookPipeline();
         var marker = (PipelineMarker)builder.Services.First(d => d.ServiceType == typeof(PipelineMarker)).ImplementationInstance!;
         if (marker.Media is null) builder.AddJobHandler<MediaDownloadHandler>(InboxQueues.Media, o => marker.Media = o);
-        marker.Apply();
+        marker.Apply(builder.Services);
         return builder;
     }
 
@@ -102,10 +114,15 @@ public static class InboxPipelineBuilderExtensions
 
         public JobHandlerOptions? Media { get; set; }
 
-        /// <summary>The queues' settings follow the pipeline options as configured so far (every call's configure applied).</summary>
-        public void Apply()
+        /// <summary>
+        /// The queues' settings follow the pipeline options as configured so far: the storage's defaults, then every call's
+        /// configure.
+        /// </summary>
+        public void Apply(IServiceCollection services)
         {
             var current = new InboxPipelineOptions();
+            var defaults = (PipelineStorageDefaults?)services.LastOrDefault(d => d.ServiceType == typeof(PipelineStorageDefaults))?.ImplementationInstance;
+            if (defaults?.DispatchConcurrency is { } dispatchConcurrency) current.DispatchConcurrency = dispatchConcurrency;
             foreach (var apply in Configures) apply(current);
             Ingest!.Concurrency = current.IngestConcurrency;
             Dispatch!.Concurrency = current.DispatchConcurrency;
@@ -137,4 +154,10 @@ public static class InboxPipelineBuilderExtensions
                 yield return "AddWebhookPipeline: no webhook provider is registered; add one, for example .AddZApi(o => o.WebhookSecret = \"...\") or .AddMetaCloudApi(o => o.AppSecret = \"...\").";
         }
     }
+}
+
+/// <summary>Pipeline settings a storage package prefers (see <c>UsePipelineStorageDefaults</c>); null keeps the general default.</summary>
+internal sealed class PipelineStorageDefaults
+{
+    public int? DispatchConcurrency { get; init; }
 }
