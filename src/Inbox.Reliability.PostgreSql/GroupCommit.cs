@@ -8,7 +8,8 @@ namespace Inbox.Reliability.PostgreSql;
 /// and one transaction, so eight callers pay for one commit (one fsync) instead of eight. Each caller's task completes only
 /// after that commit. When the combined write fails with a server error (the transaction rolled back for sure), each request
 /// is retried on its own so one bad request fails alone. A lost connection fails the whole group: the outcome is unknown,
-/// and writing again could add jobs twice.
+/// and writing again could add jobs twice. The same batching serves reads that many callers make at once (chats' pending
+/// events): one statement for all that waited.
 /// </summary>
 internal sealed class GroupCommit<TRequest, TResult> : IAsyncDisposable
 {

@@ -929,7 +929,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
             WITH ins AS (
             {RawInsert(schema)}),
             ingest AS (
-                INSERT INTO {schema}.jobs (queue, key, is_head, payload, status, priority, attempts, max_attempts, run_at, dedupe_key, created_at)
+                INSERT INTO {schema}.jobs ({Sql.NewJobColumns})
                 SELECT $9, NULL, true, max(i.id)::text, 0, $10, 0, $11, $12, NULL, $13
                 FROM ins i GROUP BY i.provider, i.instance ORDER BY max(i.id))
             SELECT id, provider, instance, sha256 FROM ins
@@ -1030,10 +1030,9 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
 
         public string GetEvent { get; } = $"SELECT {EventColumns} FROM {schema}.events WHERE id = $1";
 
-        // ix_events_pending: only events waiting for dispatch, by chat and sequence.
         /// <summary>
-        /// For each (provider, instance, chat, limit) of the arrays, that chat's pending events oldest first, each row ending
-        /// with the 1-based position of its chat in the arrays.
+        /// For each (provider, instance, chat, limit) of the arrays, that chat's pending events oldest first (one probe of
+        /// <c>ix_events_pending</c> each), each row ending with the 1-based position of its chat in the arrays.
         /// </summary>
         public string GetPendingEventsOfChats { get; } = $"""
             SELECT e.*, r.ord FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[]) WITH ORDINALITY AS r(provider, instance, chat, lim, ord)

@@ -9,6 +9,9 @@ namespace Inbox.Reliability.PostgreSql;
 /// </summary>
 internal sealed class Sql
 {
+    /// <summary>The columns a new job row is inserted with (the other columns keep their defaults).</summary>
+    public const string NewJobColumns = "queue, key, is_head, payload, status, priority, attempts, max_attempts, run_at, dedupe_key, created_at";
+
     public Sql(string schema)
     {
         S = "\"" + schema + "\"";
@@ -33,7 +36,7 @@ internal sealed class Sql
         // A key's first job of the batch becomes its head when the key has no live job. The key lock is held, and this
         // statement's snapshot was taken after it was granted, so no other writer can change the answer until commit.
         Insert = $"""
-            INSERT INTO {S}.jobs (queue, key, is_head, payload, status, priority, attempts, max_attempts, run_at, dedupe_key, created_at)
+            INSERT INTO {S}.jobs ({NewJobColumns})
             SELECT t.queue, t.key,
                    t.key IS NULL OR (t.cand AND NOT EXISTS (
                        SELECT 1 FROM {S}.jobs x WHERE x.queue = t.queue AND x.key = t.key AND x.key IS NOT NULL AND x.status IN (0, 1))),
@@ -228,7 +231,6 @@ internal sealed class Sql
     public string LiveByDedupe { get; }
 
     public string Notify { get; }
-
 
     /// <summary>This transaction only: plans use indexes (see the constructor); one row of settings.</summary>
     public string IndexPlans { get; }
