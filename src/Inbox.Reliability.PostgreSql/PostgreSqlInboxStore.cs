@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using Inbox.Reliability.Events;
@@ -41,7 +42,7 @@ namespace Inbox.Reliability.PostgreSql;
 /// <see cref="InboxEventSerializer"/> writes it.
 /// </para>
 /// </remarks>
-internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
+internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IAsyncDisposable
 {
     /// <summary>A capture group holds at most this many units: one per webhook plus one per 16 KB of body.</summary>
     private const int MaxCaptureUnits = 1000;
@@ -72,7 +73,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
     private readonly PostgreSqlJobStore _jobs;
     private readonly InboxSql _sql;
     private readonly GroupCommit<CaptureRequest, CaptureOutcome>[] _captures;
-    private readonly GroupCommit<SaveRequest, IngestOutcome> _saves;
+    private readonly GroupCommit<SaveRequest[], EventSaveResult[]> _saves;
     private readonly GroupCommit<DispatchMark, bool> _marks;
     private readonly GroupCommit<PendingRead, List<StoredInboxEvent>>[] _pendingReads;
     private int _nextCaptureWriter;
@@ -85,7 +86,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
         _captures = Enumerable.Range(0, CaptureWriters)
             .Select(_ => new GroupCommit<CaptureRequest, CaptureOutcome>(WriteCapturesAsync, static r => 1 + (r.Webhook.Body.Length / CaptureBodyUnit), MaxCaptureUnits))
             .ToArray();
-        _saves = new GroupCommit<SaveRequest, IngestOutcome>(WriteSavesAsync, static r => 1 + r.Events.Count, MaxSaveRows);
+        _saves = new GroupCommit<SaveRequest[], EventSaveResult[]>(WriteSaveUnitsAsync, static u => u.Sum(r => 1 + r.Events.Count), MaxSaveRows);
         _marks = new GroupCommit<DispatchMark, bool>(WriteMarksAsync, static _ => 1, MaxMarkRows);
         _pendingReads = Enumerable.Range(0, PendingReaders)
             .Select(_ => new GroupCommit<PendingRead, List<StoredInboxEvent>>(ReadPendingAsync, static _ => 1, MaxPendingReads))
@@ -425,8 +426,101 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(events);
         ArgumentNullException.ThrowIfNull(followUp);
-        return _saves.SubmitAsync(new SaveRequest(rawWebhookId, events, followUp), cancellationToken);
+        return SaveOneAsync(new SaveRequest(rawWebhookId, events, followUp), cancellationToken);
     }
+
+    private async Task<IngestOutcome> SaveOneAsync(SaveRequest save, CancellationToken cancellationToken)
+    {
+        var result = (await _saves.SubmitAsync([save], cancellationToken).ConfigureAwait(false))[0];
+        if (result.Outcome is { } outcome) return outcome;
+        if (result.MarkedFailed) return new IngestOutcome([], []);
+        ExceptionDispatchInfo.Throw(result.Error!);
+        return null!;
+    }
+
+    public async Task<IReadOnlyList<EventSaveResult>> SaveEventsInOrderAsync(IReadOnlyList<EventSave> saves, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(saves);
+        if (saves.Count == 0) return [];
+        return await _saves.SubmitAsync(saves.Select(s => new SaveRequest(s.RawWebhookId, s.Events, s.FollowUp)).ToArray(), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Writes units of ordered saves (<see cref="IOrderedEventSaves"/>): all of them in one transaction. When that fails
+    /// with a server error and there are several units, <see cref="GroupCommit{TRequest, TResult}"/> writes each unit
+    /// again alone; a unit alone that the server refuses is written one save at a time, in order: a save refused for its
+    /// own data (<see cref="RefusedForItsData"/>) is marked failed and the next one goes on; any other failure keeps the
+    /// saves after it from being written (they report that error), so none of them commits ahead of an earlier one.
+    /// </summary>
+    private async Task<EventSaveResult[][]> WriteSaveUnitsAsync(IReadOnlyList<SaveRequest[]> units, CancellationToken cancellationToken)
+    {
+        var all = units.Count == 1 ? units[0] : units.SelectMany(u => u).ToArray();
+        IngestOutcome[] outcomes;
+        try
+        {
+            outcomes = await WriteSavesAsync(all, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (units.Count == 1 && RefusedForItsData(ex))
+        {
+            return [await WriteOneByOneAsync(units[0], ex, cancellationToken).ConfigureAwait(false)];
+        }
+
+        var results = new EventSaveResult[units.Count][];
+        var next = 0;
+        for (var u = 0; u < units.Count; u++)
+        {
+            results[u] = new EventSaveResult[units[u].Length];
+            for (var i = 0; i < units[u].Length; i++) results[u][i] = EventSaveResult.Stored(outcomes[next++]);
+        }
+
+        return results;
+    }
+
+    private async Task<EventSaveResult[]> WriteOneByOneAsync(SaveRequest[] unit, PostgresException refused, CancellationToken cancellationToken)
+    {
+        var results = new EventSaveResult[unit.Length];
+        for (var i = 0; i < unit.Length; i++)
+        {
+            try
+            {
+                // A unit of one was just refused: no need to write it again.
+                if (unit.Length == 1) throw refused;
+                results[i] = EventSaveResult.Stored((await WriteSavesAsync([unit[i]], cancellationToken).ConfigureAwait(false))[0]);
+                continue;
+            }
+            catch (PostgresException ex) when (RefusedForItsData(ex))
+            {
+                var reason = $"The database refused this webhook's events ({ex.SqlState}: {ex.MessageText}).";
+                try
+                {
+                    await MarkRawWebhookFailedAsync(unit[i].RawId, reason, cancellationToken).ConfigureAwait(false);
+                    results[i] = new EventSaveResult(null, ex, MarkedFailed: true);
+                    continue;
+                }
+                catch (Exception markFailed)
+                {
+                    results[i] = new EventSaveResult(null, markFailed);
+                }
+            }
+            catch (Exception ex)
+            {
+                results[i] = new EventSaveResult(null, ex);
+            }
+
+            // Not stored and not marked failed: the saves after it wait (their webhooks stay captured, ingested again later).
+            for (var j = i + 1; j < unit.Length; j++) results[j] = results[i] with { MarkedFailed = false };
+            break;
+        }
+
+        return results;
+    }
+
+    /// <summary>
+    /// True for errors about the data written (data exceptions, integrity constraints, program limits such as an index row
+    /// too large): writing the same events again fails the same way. Connection, availability, resource and lock errors are
+    /// not: the same write may work later.
+    /// </summary>
+    internal static bool RefusedForItsData(PostgresException ex) => ex.SqlState.Length == 5 && ex.SqlState[..2] is "22" or "23" or "54";
 
     private async Task<IngestOutcome[]> WriteSavesAsync(IReadOnlyList<SaveRequest> group, CancellationToken cancellationToken)
     {

@@ -10,7 +10,7 @@ namespace Inbox.Reliability.Sqlite;
 /// The webhook pipeline's tables on the same SQLite database and writer as the jobs, so a raw webhook and its ingest job,
 /// or events and their dispatch jobs, commit together (and concurrent captures share one commit).
 /// </summary>
-internal sealed class SqliteInboxStore(SqliteJobStore jobs) : IInboxStore
+internal sealed class SqliteInboxStore(SqliteJobStore jobs) : IInboxStore, IOrderedEventSaves
 {
     private const string RawColumns = "id, provider, instance, received_at, sha256, content_type, headers, status, error, duplicates, event_count, processed_at";
 
@@ -82,82 +82,122 @@ internal sealed class SqliteInboxStore(SqliteJobStore jobs) : IInboxStore
     };
 
     public Task<IngestOutcome> SaveEventsAsync(long rawWebhookId, IReadOnlyList<InboxEvent> events, Func<long, InboxEvent, EventFollowUp> followUp, CancellationToken cancellationToken = default) =>
-        jobs.Writer.WriteAsync(context =>
+        jobs.Writer.WriteAsync(context => Save(context, rawWebhookId, events, followUp), cancellationToken);
+
+    /// <summary>
+    /// The saves in one write of the single writer (so in one transaction, in order). A save that SQLite refuses for its
+    /// own data (<see cref="RefusedForItsData"/>) is rolled back to its savepoint and its raw webhook marked failed with the
+    /// reason; any other error fails the write as a whole, so none of the saves commits without the ones before it.
+    /// </summary>
+    public Task<IReadOnlyList<EventSaveResult>> SaveEventsInOrderAsync(IReadOnlyList<EventSave> saves, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(saves);
+        return jobs.Writer.WriteAsync<IReadOnlyList<EventSaveResult>>(context =>
         {
-            var now = jobs.Now;
-            string provider, instance;
-            using (var reader = context.Command("SELECT provider, instance, status FROM inbox_raw_webhooks WHERE id = $id").Set("$id", rawWebhookId).ExecuteReader())
+            var results = new EventSaveResult[saves.Count];
+            for (var i = 0; i < saves.Count; i++)
             {
-                if (!reader.Read() || reader.GetInt32(2) != (int)RawWebhookStatus.Captured) return new IngestOutcome([], []); // already done
-                provider = reader.GetString(0);
-                instance = reader.GetString(1);
+                var save = saves[i];
+                context.Execute("SAVEPOINT ingest_save");
+                try
+                {
+                    results[i] = EventSaveResult.Stored(Save(context, save.RawWebhookId, save.Events, save.FollowUp));
+                    context.Execute("RELEASE ingest_save");
+                }
+                catch (SqliteException ex) when (RefusedForItsData(ex))
+                {
+                    context.Execute("ROLLBACK TO ingest_save");
+                    context.Execute("RELEASE ingest_save");
+                    MarkFailed(context, save.RawWebhookId, $"The database refused this webhook's events (SQLite error {ex.SqliteExtendedErrorCode}: {ex.Message}).");
+                    results[i] = new EventSaveResult(null, ex, MarkedFailed: true);
+                }
             }
 
-            context.Command("INSERT OR IGNORE INTO inbox_instances (provider, instance, status, changed_at) VALUES ($p, $i, 0, $now)")
-                .Set("$p", provider).Set("$i", instance).Set("$now", now).ExecuteNonQuery();
-            long nextSeq;
-            InstanceStatus status;
-            using (var reader = context.Command("SELECT next_seq, status FROM inbox_instances WHERE provider = $p AND instance = $i").Set("$p", provider).Set("$i", instance).ExecuteReader())
-            {
-                reader.Read();
-                nextSeq = reader.GetInt64(0);
-                status = (InstanceStatus)reader.GetInt32(1);
-            }
-
-            var stored = new List<StoredInboxEvent>();
-            var duplicates = new List<InboxEvent>();
-            var newStatus = status;
-            foreach (var e in events)
-            {
-                if (context.Command("SELECT 1 FROM inbox_events WHERE dedupe_key = $d").Set("$d", e.DedupeKey).ExecuteScalar() is not null)
-                {
-                    duplicates.Add(e);
-                    continue;
-                }
-
-                var seq = nextSeq++;
-                var id = (long)context.Command(
-                    "INSERT INTO inbox_events (provider, instance, seq, kind, external_id, dedupe_key, chat_id, sender_id, from_me, occurred_at, message_type, status, body, raw_id, created_at, media_mime) " +
-                    "VALUES ($p, $i, $seq, $k, $x, $d, $c, $s, $f, $o, $m, $st, $b, $r, $now, $mm) RETURNING id")
-                    .Set("$p", provider).Set("$i", instance).Set("$seq", seq).Set("$k", (int)e.Kind).Set("$x", e.ExternalId).Set("$d", e.DedupeKey)
-                    .Set("$c", e.ChatId).Set("$s", e.SenderId).Set("$f", e.FromMe ? 1 : 0).Set("$o", e.OccurredAt.ToUnixTimeMilliseconds())
-                    .Set("$m", (int)e.MessageType).Set("$st", e.Status is { } st ? (int)st : null).Set("$b", InboxEventSerializer.Serialize(e))
-                    .Set("$r", rawWebhookId).Set("$now", now).Set("$mm", e.Media?.MimeType).ExecuteScalar()!;
-                var next = followUp(id, e);
-                foreach (var job in next.Jobs) SqliteJobStore.InsertJob(context, job, now);
-
-                // A pending drain job of the chat delivers this event too; claims go through this writer, so none starts meanwhile.
-                // (status IN (0, 1) is the key index's predicate, which INDEXED BY needs the query to imply.)
-                if (next.Drain is { } drain && context.Command(
-                        "SELECT 1 FROM inbox_jobs INDEXED BY ix_inbox_jobs_key WHERE queue = $q AND key = $k AND key IS NOT NULL AND status IN (0, 1) AND status = 0 AND payload = $p LIMIT 1")
-                        .Set("$q", drain.Queue).Set("$k", drain.Key).Set("$p", drain.Payload).ExecuteScalar() is null)
-                {
-                    SqliteJobStore.InsertJob(context, drain, now);
-                }
-                var media = EventMedia.None;
-                if (next.MediaPending)
-                {
-                    context.Command("UPDATE inbox_events SET media_status = 1, media_updated_at = $now WHERE id = $id").Set("$now", now).Set("$id", id).ExecuteNonQuery();
-                    media = new EventMedia(MediaStatus.Pending, MimeType: e.Media?.MimeType);
-                }
-
-                stored.Add(new StoredInboxEvent(id, seq, rawWebhookId, e, EventDispatchStatus.Pending) { CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(now), Media = media });
-                newStatus = InstanceStatuses.After(newStatus, e);
-            }
-
-            context.Command(
-                "UPDATE inbox_instances SET next_seq = $n, last_webhook_at = $now, status = $st, changed_at = CASE WHEN status = $st THEN changed_at ELSE $now END " +
-                "WHERE provider = $p AND instance = $i")
-                .Set("$n", nextSeq).Set("$now", now).Set("$st", (int)newStatus).Set("$p", provider).Set("$i", instance).ExecuteNonQuery();
-            context.Command("UPDATE inbox_raw_webhooks SET status = 1, event_count = $c, processed_at = $now, error = NULL WHERE id = $id")
-                .Set("$c", stored.Count).Set("$now", now).Set("$id", rawWebhookId).ExecuteNonQuery();
-            return new IngestOutcome(stored, duplicates);
+            return results;
         }, cancellationToken);
+    }
+
+    /// <summary>Constraint, size and type errors: writing the same events again fails the same way (unlike busy, I/O or full-disk errors).</summary>
+    internal static bool RefusedForItsData(SqliteException ex) => ex.SqliteErrorCode is 18 or 19 or 20 or 25; // TOOBIG, CONSTRAINT, MISMATCH, RANGE
+
+    private IngestOutcome Save(SqliteWriteContext context, long rawWebhookId, IReadOnlyList<InboxEvent> events, Func<long, InboxEvent, EventFollowUp> followUp)
+    {
+        var now = jobs.Now;
+        string provider, instance;
+        using (var reader = context.Command("SELECT provider, instance, status FROM inbox_raw_webhooks WHERE id = $id").Set("$id", rawWebhookId).ExecuteReader())
+        {
+            if (!reader.Read() || reader.GetInt32(2) != (int)RawWebhookStatus.Captured) return new IngestOutcome([], []); // already done
+            provider = reader.GetString(0);
+            instance = reader.GetString(1);
+        }
+
+        context.Command("INSERT OR IGNORE INTO inbox_instances (provider, instance, status, changed_at) VALUES ($p, $i, 0, $now)")
+            .Set("$p", provider).Set("$i", instance).Set("$now", now).ExecuteNonQuery();
+        long nextSeq;
+        InstanceStatus status;
+        using (var reader = context.Command("SELECT next_seq, status FROM inbox_instances WHERE provider = $p AND instance = $i").Set("$p", provider).Set("$i", instance).ExecuteReader())
+        {
+            reader.Read();
+            nextSeq = reader.GetInt64(0);
+            status = (InstanceStatus)reader.GetInt32(1);
+        }
+
+        var stored = new List<StoredInboxEvent>();
+        var duplicates = new List<InboxEvent>();
+        var newStatus = status;
+        foreach (var e in events)
+        {
+            if (context.Command("SELECT 1 FROM inbox_events WHERE dedupe_key = $d").Set("$d", e.DedupeKey).ExecuteScalar() is not null)
+            {
+                duplicates.Add(e);
+                continue;
+            }
+
+            var seq = nextSeq++;
+            var id = (long)context.Command(
+                "INSERT INTO inbox_events (provider, instance, seq, kind, external_id, dedupe_key, chat_id, sender_id, from_me, occurred_at, message_type, status, body, raw_id, created_at, media_mime) " +
+                "VALUES ($p, $i, $seq, $k, $x, $d, $c, $s, $f, $o, $m, $st, $b, $r, $now, $mm) RETURNING id")
+                .Set("$p", provider).Set("$i", instance).Set("$seq", seq).Set("$k", (int)e.Kind).Set("$x", e.ExternalId).Set("$d", e.DedupeKey)
+                .Set("$c", e.ChatId).Set("$s", e.SenderId).Set("$f", e.FromMe ? 1 : 0).Set("$o", e.OccurredAt.ToUnixTimeMilliseconds())
+                .Set("$m", (int)e.MessageType).Set("$st", e.Status is { } st ? (int)st : null).Set("$b", InboxEventSerializer.Serialize(e))
+                .Set("$r", rawWebhookId).Set("$now", now).Set("$mm", e.Media?.MimeType).ExecuteScalar()!;
+            var next = followUp(id, e);
+            foreach (var job in next.Jobs) SqliteJobStore.InsertJob(context, job, now);
+
+            // A pending drain job of the chat delivers this event too; claims go through this writer, so none starts meanwhile.
+            // (status IN (0, 1) is the key index's predicate, which INDEXED BY needs the query to imply.)
+            if (next.Drain is { } drain && context.Command(
+                    "SELECT 1 FROM inbox_jobs INDEXED BY ix_inbox_jobs_key WHERE queue = $q AND key = $k AND key IS NOT NULL AND status IN (0, 1) AND status = 0 AND payload = $p LIMIT 1")
+                    .Set("$q", drain.Queue).Set("$k", drain.Key).Set("$p", drain.Payload).ExecuteScalar() is null)
+            {
+                SqliteJobStore.InsertJob(context, drain, now);
+            }
+            var media = EventMedia.None;
+            if (next.MediaPending)
+            {
+                context.Command("UPDATE inbox_events SET media_status = 1, media_updated_at = $now WHERE id = $id").Set("$now", now).Set("$id", id).ExecuteNonQuery();
+                media = new EventMedia(MediaStatus.Pending, MimeType: e.Media?.MimeType);
+            }
+
+            stored.Add(new StoredInboxEvent(id, seq, rawWebhookId, e, EventDispatchStatus.Pending) { CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(now), Media = media });
+            newStatus = InstanceStatuses.After(newStatus, e);
+        }
+
+        context.Command(
+            "UPDATE inbox_instances SET next_seq = $n, last_webhook_at = $now, status = $st, changed_at = CASE WHEN status = $st THEN changed_at ELSE $now END " +
+            "WHERE provider = $p AND instance = $i")
+            .Set("$n", nextSeq).Set("$now", now).Set("$st", (int)newStatus).Set("$p", provider).Set("$i", instance).ExecuteNonQuery();
+        context.Command("UPDATE inbox_raw_webhooks SET status = 1, event_count = $c, processed_at = $now, error = NULL WHERE id = $id")
+            .Set("$c", stored.Count).Set("$now", now).Set("$id", rawWebhookId).ExecuteNonQuery();
+        return new IngestOutcome(stored, duplicates);
+    }
 
     public Task MarkRawWebhookFailedAsync(long id, string reason, CancellationToken cancellationToken = default) =>
-        jobs.Writer.WriteAsync(context =>
-            context.Command("UPDATE inbox_raw_webhooks SET status = 2, error = $e, processed_at = $now WHERE id = $id AND status = 0")
-                .Set("$e", reason.Length <= 2000 ? reason : reason[..2000]).Set("$now", jobs.Now).Set("$id", id).ExecuteNonQuery(), cancellationToken);
+        jobs.Writer.WriteAsync(context => MarkFailed(context, id, reason), cancellationToken);
+
+    private int MarkFailed(SqliteWriteContext context, long id, string reason) =>
+        context.Command("UPDATE inbox_raw_webhooks SET status = 2, error = $e, processed_at = $now WHERE id = $id AND status = 0")
+            .Set("$e", reason.Length <= 2000 ? reason : reason[..2000]).Set("$now", jobs.Now).Set("$id", id).ExecuteNonQuery();
 
     private const string EventColumns = "id, seq, raw_id, body, dispatch_status, created_at, media_status, media_key, media_size, media_mime, media_sha256, media_error, dispatch_attempts";
 

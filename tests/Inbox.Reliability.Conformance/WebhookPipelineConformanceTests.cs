@@ -59,6 +59,7 @@ public abstract class WebhookPipelineConformanceTests : IAsyncLifetime
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Services.AddLogging();
         builder.Services.AddSingleton(Recorder);
+        builder.Services.AddSingleton<IWebhookProvider, StrictTestProvider>();
         var inbox = builder.Services.AddInboxReliability().UseTimeProvider(Time);
         _storage.Configure(inbox);
         inbox.AddZApi(o => o.WebhookSecret = ZApiSecret)
@@ -310,5 +311,61 @@ public abstract class WebhookPipelineConformanceTests : IAsyncLifetime
         await CaptureZApi(ZApiText("M9", "5511999990001", "back"));
         await Eventually.TrueAsync(async () => (await Store.GetInstanceAsync("zapi", "inst-1"))?.Status == InstanceStatus.Connected, "the instance to be connected again",
             between: () => Time.Advance(TimeSpan.FromMilliseconds(200)));
+    }
+
+    [Fact]
+    public async Task A_webhook_whose_events_the_storage_refuses_is_marked_failed_with_the_reason_and_the_webhooks_around_it_are_delivered_in_order()
+    {
+        // A host's own adapter that gives an event without the id the storage requires (NOT NULL): the database refuses that
+        // webhook's events however often they are written.
+        var ids = new List<long>();
+        foreach (var id in new[] { "T1", "T2", StrictTestProvider.Refused, "T4" })
+        {
+            var result = await Capture.CaptureAsync(StrictTestProvider.ProviderName, "inst-1", Encoding.UTF8.GetBytes(id), new Dictionary<string, string>());
+            Assert.Equal(CaptureStatus.Stored, result.Status);
+            ids.Add(result.RawWebhookId!.Value);
+        }
+
+        await Eventually.TrueAsync(async () => (await Store.GetRawWebhookAsync(ids[2]))!.Status == RawWebhookStatus.Failed, "the refused webhook to be marked failed",
+            between: () => Time.Advance(TimeSpan.FromMilliseconds(200)));
+        await WaitForSeen(3, "the three other webhooks to be delivered");
+        Assert.Equal(["T1", "T2", "T4"], Recorder.Seen.Select(s => s.Event.ExternalId));
+        Assert.False(string.IsNullOrWhiteSpace((await Store.GetRawWebhookAsync(ids[2]))!.Error));
+        foreach (var i in new[] { 0, 1, 3 }) Assert.Equal(RawWebhookStatus.Ingested, (await Store.GetRawWebhookAsync(ids[i]))!.Status);
+
+        // No ingest job is left failing or retrying over it.
+        await Eventually.TrueAsync(async () => (await Jobs.GetStatsAsync()).Single(s => s.Queue == InboxQueues.Ingest) is { Pending: 0, Processing: 0, Failed: 0 },
+            "every ingest job to complete", between: () => Time.Advance(TimeSpan.FromMilliseconds(200)));
+    }
+}
+
+/// <summary>A host's own adapter for tests: the body is the message id; <see cref="Refused"/> gives an event without one.</summary>
+public sealed class StrictTestProvider : IWebhookProvider
+{
+    public const string ProviderName = "strict";
+    public const string Refused = "REFUSED";
+
+    public string Name => ProviderName;
+
+    public WebhookAuthResult Authenticate(WebhookRequest request) => WebhookAuthResult.NotConfigured("test adapter");
+
+    public IReadOnlyList<InboxEvent> Parse(WebhookRequest request)
+    {
+        var id = Encoding.UTF8.GetString(request.Body.Span);
+        return
+        [
+            new InboxEvent
+            {
+                Kind = InboxEventKind.Message,
+                Provider = ProviderName,
+                Instance = request.Instance,
+                ExternalId = id == Refused ? null! : id,
+                DedupeKey = InboxDedupeKey.ForMessage(ProviderName, request.Instance, id),
+                ChatId = "chat-1",
+                OccurredAt = request.ReceivedAt,
+                MessageType = InboxMessageType.Text,
+                Text = id,
+            },
+        ];
     }
 }

@@ -23,6 +23,9 @@ internal static partial class CaptureLog
     [LoggerMessage(2006, LogLevel.Error, "Raw webhook {RawWebhookId} names provider {Provider}, which is not registered; marked failed")]
     public static partial void ProviderMissing(ILogger logger, long rawWebhookId, string provider);
 
+    [LoggerMessage(2009, LogLevel.Error, "Raw webhook {RawWebhookId} of {Provider}/{Instance} was refused by the storage and marked failed (reprocessable once the cause is fixed): {Reason}")]
+    public static partial void StorageRefused(ILogger logger, long rawWebhookId, string provider, string instance, string reason);
+
     [LoggerMessage(2007, LogLevel.Error, "Event {EventId} ({DedupeKey}) failed dispatch for good after {Attempts} attempts")]
     public static partial void DispatchFailed(ILogger logger, long eventId, string dedupeKey, int attempts, Exception exception);
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.ExceptionServices;
 using System.Security.Cryptography;
 using System.Text;
 using Inbox.Reliability.Capture;
@@ -61,38 +62,87 @@ internal sealed class IngestHandler(IInboxStore store, IEnumerable<IWebhookProvi
     private async Task IngestInOrderAsync(IReadOnlyList<StoredRawWebhook> batch, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var saves = new List<Task>(batch.Count);
+        var marks = new List<Task>();
+        var parsed = new List<(StoredRawWebhook Raw, IReadOnlyList<InboxEvent> Events)>(batch.Count);
         foreach (var raw in batch)
         {
-            // Submitted one after another without waiting: the storage keeps their order (and may commit them together).
-            saves.Add(IngestOneAsync(raw, now, cancellationToken));
+            var (events, failed) = Parse(raw, cancellationToken);
+            if (events is not null) parsed.Add((raw, events));
+            else marks.Add(failed!);
         }
 
-        await Task.WhenAll(saves).ConfigureAwait(false);
+        Exception? error = null;
+        if (store is IOrderedEventSaves ordered)
+        {
+            // One request per chunk, so a failed write cannot let a later webhook's events in ahead of an earlier one's.
+            for (var start = 0; start < parsed.Count && error is null;)
+            {
+                var end = start;
+                for (var rows = 0; end < parsed.Count && (end == start || rows + 1 + parsed[end].Events.Count <= MaxRowsPerSave); end++) rows += 1 + parsed[end].Events.Count;
+                var chunk = parsed.GetRange(start, end - start);
+                IReadOnlyList<EventSaveResult> results;
+                try
+                {
+                    results = await ordered.SaveEventsInOrderAsync(
+                        chunk.Select(p => new EventSave(p.Raw.Id, p.Events, (id, e) => FollowUp(id, e, now))).ToList(), cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    error = ex;
+                    break;
+                }
+
+                for (var i = 0; i < chunk.Count; i++)
+                {
+                    var result = results[i];
+                    if (result.Outcome is { } outcome) Report(chunk[i].Raw, outcome);
+                    else if (result.MarkedFailed) CaptureLog.StorageRefused(logger, chunk[i].Raw.Id, chunk[i].Raw.Provider, chunk[i].Raw.Instance, result.Error?.Message ?? "");
+                    else error ??= result.Error;
+                }
+
+                start = end;
+            }
+        }
+        else
+        {
+            // Submitted one after another without waiting: the storage keeps their order (and may commit them together).
+            var saves = parsed.Select(p => ReportAsync(p.Raw, store.SaveEventsAsync(p.Raw.Id, p.Events, (id, e) => FollowUp(id, e, now), cancellationToken))).ToList();
+            try
+            {
+                await Task.WhenAll(saves).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                error = ex;
+            }
+        }
+
+        await Task.WhenAll(marks).ConfigureAwait(false);
+        if (error is not null) ExceptionDispatchInfo.Throw(error);
     }
 
-    private Task IngestOneAsync(StoredRawWebhook raw, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>The most rows (a webhook and its events) ingest hands to the storage in one ordered request.</summary>
+    internal const int MaxRowsPerSave = 2000;
+
+    /// <summary>The webhook's events, or, when it cannot be parsed, the write that marks its raw row failed with the reason.</summary>
+    private (IReadOnlyList<InboxEvent>? Events, Task? MarkedFailed) Parse(StoredRawWebhook raw, CancellationToken cancellationToken)
     {
         var adapter = providers.FirstOrDefault(p => string.Equals(p.Name, raw.Provider, StringComparison.OrdinalIgnoreCase));
         if (adapter is null)
         {
             CaptureLog.ProviderMissing(logger, raw.Id, raw.Provider);
-            return store.MarkRawWebhookFailedAsync(raw.Id, $"No webhook provider named \"{raw.Provider}\" is registered.", cancellationToken);
+            return (null, store.MarkRawWebhookFailedAsync(raw.Id, $"No webhook provider named \"{raw.Provider}\" is registered.", cancellationToken));
         }
 
-        IReadOnlyList<InboxEvent> events;
         try
         {
-            events = adapter.Parse(new WebhookRequest(raw.Provider, raw.Instance, raw.Body, raw.ReceivedAt) { Headers = raw.Headers });
+            return (adapter.Parse(new WebhookRequest(raw.Provider, raw.Instance, raw.Body, raw.ReceivedAt) { Headers = raw.Headers }), null);
         }
         catch (WebhookParseException ex)
         {
             CaptureLog.ParseFailed(logger, raw.Id, raw.Provider, raw.Instance, ex.Message);
-            return store.MarkRawWebhookFailedAsync(raw.Id, ex.Message, cancellationToken);
+            return (null, store.MarkRawWebhookFailedAsync(raw.Id, ex.Message, cancellationToken));
         }
-
-        var saved = store.SaveEventsAsync(raw.Id, events, (id, e) => FollowUp(id, e, now), cancellationToken);
-        return ReportAsync(raw, saved);
     }
 
     private EventFollowUp FollowUp(long id, InboxEvent e, DateTimeOffset now)
@@ -101,9 +151,10 @@ internal sealed class IngestHandler(IInboxStore store, IEnumerable<IWebhookProvi
         return new EventFollowUp([], false) { Drain = ChatJob(e, now) };
     }
 
-    private async Task ReportAsync(StoredRawWebhook raw, Task<IngestOutcome> saved)
+    private async Task ReportAsync(StoredRawWebhook raw, Task<IngestOutcome> saved) => Report(raw, await saved.ConfigureAwait(false));
+
+    private void Report(StoredRawWebhook raw, IngestOutcome outcome)
     {
-        var outcome = await saved.ConfigureAwait(false);
         var tags = new KeyValuePair<string, object?>("provider", raw.Provider);
         InboxTelemetry.EventsIngested.Add(outcome.Stored.Count, tags);
         foreach (var duplicate in outcome.Duplicates)
