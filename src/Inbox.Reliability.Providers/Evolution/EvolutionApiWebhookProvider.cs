@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Inbox.Reliability.Events;
 using Inbox.Reliability.Providers.Internal;
@@ -8,6 +9,7 @@ namespace Inbox.Reliability.Providers.Evolution;
 /// <summary>
 /// Evolution API v2 (Baileys channel): an envelope <c>{event, instance, data, date_time, sender, …}</c> with
 /// <c>messages.upsert</c>/<c>send.message</c> (Baileys messages), <c>messages.update</c> (statuses),
+/// <c>messages.delete</c> (a deleted status), <c>messages.edited</c> (edits, as messages marked as edits),
 /// <c>connection.update</c> and more. No signature: a shared secret in the query string or a custom header.
 /// </summary>
 /// <remarks>
@@ -39,8 +41,12 @@ internal sealed class EvolutionApiWebhookProvider(IOptions<EvolutionApiOptions> 
             case "messages.upsert" or "send.message":
                 foreach (var (item, path) in Items(data, eventType, context)) events.Add(Message(item, path, eventType, instance, owner, context));
                 break;
-            case "messages.update":
+            case "messages.update" or "messages.delete":
+                // messages.delete is the deleted message's key with "status": "DELETED".
                 foreach (var (item, path) in Items(data, eventType, context)) events.Add(Status(item, path, eventType, instance, context));
+                break;
+            case "messages.edited":
+                foreach (var (item, path) in Items(data, eventType, context)) events.Add(Edited(item, path, eventType, instance, owner, context));
                 break;
             case "connection.update" when data is { ValueKind: JsonValueKind.Object } d:
                 var state = d.NonEmpty("state");
@@ -98,15 +104,7 @@ internal sealed class EvolutionApiWebhookProvider(IOptions<EvolutionApiOptions> 
         var chatId = Jid.Normalize(chatJid) ?? throw context.Error($"{name} {path}.key has no usable \"remoteJid\".");
         var isGroup = Jid.IsGroup(remoteJid);
         var fromMe = key.Bool("fromMe") ?? false;
-        string? sender;
-        if (fromMe) sender = owner;
-        else if (isGroup)
-        {
-            var participant = key.NonEmpty("participant") ?? data.NonEmpty("participant");
-            if (Jid.IsLid(participant)) participant = key.NonEmpty("participantAlt") ?? key.NonEmpty("participantPn") ?? participant;
-            sender = Jid.Normalize(participant);
-        }
-        else sender = chatId;
+        var sender = Sender(key, data, fromMe, remoteJid, chatId, owner);
 
         var message = data.Obj("message");
         var content = BaileysMessage.Read(message, data.Str("messageType"), data.Obj("contextInfo"));
@@ -148,18 +146,110 @@ internal sealed class EvolutionApiWebhookProvider(IOptions<EvolutionApiOptions> 
         };
     }
 
+    /// <summary>
+    /// The sender of a message: the owner for <c>fromMe</c>; in a group or a broadcast (<c>status@broadcast</c>) the
+    /// participant, with its phone number alternative for a LID; otherwise the chat.
+    /// </summary>
+    private static string? Sender(JsonElement key, JsonElement data, bool fromMe, string remoteJid, string chatId, string? owner)
+    {
+        if (fromMe) return owner;
+        if (!Jid.IsGroup(remoteJid) && !remoteJid.EndsWith("@broadcast", StringComparison.OrdinalIgnoreCase)) return chatId;
+        var participant = key.NonEmpty("participant") ?? data.NonEmpty("participant");
+        if (Jid.IsLid(participant)) participant = key.NonEmpty("participantAlt") ?? key.NonEmpty("participantPn") ?? participant;
+        return Jid.Normalize(participant);
+    }
+
+    /// <summary>
+    /// <c>messages.edited</c>: the protocol message of an edit, <c>{key, type, editedMessage, timestampMs}</c>, where
+    /// <c>key</c> is the edited message's. An edit becomes a message event with <see cref="InboxEvent.IsEdit"/>; a
+    /// revoke (<c>type</c> 0 / <c>REVOKE</c>) a deleted status; any other protocol message an "other" event.
+    /// </summary>
+    private static InboxEvent Edited(JsonElement data, string path, string eventType, string? instance, string? owner, EventContext context)
+    {
+        var name = EventName(eventType);
+        var key = data.Obj("key");
+        var id = key?.NonEmpty("id");
+        var remoteJid = key?.NonEmpty("remoteJid");
+        var occurredAt = UnixTime.From(data.Long("timestampMs"));
+        var edited = data.Obj("editedMessage");
+        var protocolType = data.Str("type");
+        var isRevoke = protocolType is "0" or "REVOKE";
+        if (key is not { } k || id is null || remoteJid is null || (edited is null && !isRevoke))
+        {
+            return context.Other(Payload.Hash(data, path), eventType, instance, occurredAt, data);
+        }
+
+        var chatJid = Jid.IsLid(remoteJid) ? k.NonEmpty("remoteJidAlt") ?? k.NonEmpty("senderPn") ?? remoteJid : remoteJid;
+        var chatId = Jid.Normalize(chatJid) ?? throw context.Error($"{name} {path}.key has no usable \"remoteJid\".");
+        var isGroup = Jid.IsGroup(remoteJid);
+        var fromMe = k.Bool("fromMe") ?? false;
+        if (isRevoke)
+        {
+            var participant = isGroup ? Jid.Normalize(k.NonEmpty("participant")) : null;
+            return new InboxEvent
+            {
+                Kind = InboxEventKind.Status,
+                Provider = context.Provider,
+                Instance = context.Instance,
+                ExternalId = id,
+                DedupeKey = context.StatusKey(id, InboxMessageStatus.Deleted, "REVOKE", participant),
+                ProviderEventType = eventType,
+                ProviderInstanceId = instance,
+                ChatId = chatId,
+                IsGroup = isGroup,
+                SenderId = participant,
+                FromMe = fromMe,
+                OccurredAt = occurredAt ?? context.ReceivedAt,
+                Status = InboxMessageStatus.Deleted,
+                ProviderStatus = "REVOKE",
+                Raw = Payload.Raw(data),
+            };
+        }
+
+        var content = BaileysMessage.Read(edited, null, null);
+        var editId = data.Long("timestampMs")?.ToString(CultureInfo.InvariantCulture) ?? Payload.Hash(data);
+        return new InboxEvent
+        {
+            Kind = InboxEventKind.Message,
+            Provider = context.Provider,
+            Instance = context.Instance,
+            ExternalId = id,
+            DedupeKey = context.MessageKey(id, editId),
+            ProviderEventType = eventType,
+            ProviderInstanceId = instance,
+            ChatId = chatId,
+            IsGroup = isGroup,
+            SenderId = Sender(k, data, fromMe, remoteJid, chatId, owner),
+            FromMe = fromMe,
+            OccurredAt = occurredAt ?? context.ReceivedAt,
+            MessageType = content.Type,
+            Text = content.Text,
+            Caption = content.Caption,
+            ReplyToId = content.ReplyToId,
+            IsForwarded = content.IsForwarded,
+            IsEdit = true,
+            Media = content.Media,
+            Location = content.Location,
+            Contacts = content.Contacts,
+            Reaction = content.Reaction,
+            Raw = Payload.Raw(data),
+        };
+    }
+
     private static InboxEvent Status(JsonElement data, string path, string eventType, string? instance, EventContext context)
     {
         var name = EventName(eventType);
         var key = data.Obj("key");
-        var id = data.NonEmpty("keyId") ?? key?.NonEmpty("id") ?? throw context.Error($"{name} {path} has no \"keyId\".");
+        var isDelete = name == "messages.delete";
+        var id = data.NonEmpty("keyId") ?? key?.NonEmpty("id") ?? (isDelete ? data.NonEmpty("id") : null)
+            ?? throw context.Error($"{name} {path} has no \"keyId\".");
         var remoteJid = data.NonEmpty("remoteJid") ?? key?.NonEmpty("remoteJid") ?? throw context.Error($"{name} {path} has no \"remoteJid\".");
         var chatJid = Jid.IsLid(remoteJid) ? data.NonEmpty("remoteJidAlt") ?? key?.NonEmpty("remoteJidAlt") ?? remoteJid : remoteJid;
         var chatId = Jid.Normalize(chatJid) ?? throw context.Error($"{name} {path} has no usable \"remoteJid\".");
         var isGroup = Jid.IsGroup(remoteJid);
         var participant = isGroup ? Jid.Normalize(data.NonEmpty("participant") ?? key?.NonEmpty("participant")) : null;
         var rawStatus = data.Get("status") ?? data.Obj("update")?.Get("status");
-        var providerStatus = rawStatus is { } s ? JsonRead.AsString(s) : null;
+        var providerStatus = rawStatus is { } s ? JsonRead.AsString(s) : isDelete ? "DELETED" : null;
         if (string.IsNullOrEmpty(providerStatus)) throw context.Error($"{name} {path} has no \"status\".");
 
         // Baileys' WAMessageStatus, by name or by number (ERROR = 0 … PLAYED = 5).
@@ -202,6 +292,8 @@ internal sealed class EvolutionApiWebhookProvider(IOptions<EvolutionApiOptions> 
         "messages.upsert" => "messages.upsert",
         "send.message" => "send.message",
         "messages.update" => "messages.update",
+        "messages.delete" => "messages.delete",
+        "messages.edited" => "messages.edited",
         _ => "event",
     };
 }

@@ -94,9 +94,19 @@ internal sealed class MetaCloudApiWebhookProvider : WebhookProviderBase, IWebhoo
                 if (change.ValueKind != JsonValueKind.Object) throw context.Error($"{path} is not an object.");
                 var field = change.Str("field");
                 var value = change.Obj("value");
+                if (field == "messages" && value is { } checkedValue && NotAnArray(checkedValue) is { } name)
+                {
+                    throw context.Error($"{path}.value.{name} is not an array.");
+                }
+
                 if (field == "messages" && value is { } v && (v.Arr("messages") is not null || v.Arr("statuses") is not null))
                 {
                     ParseMessagesValue(v, path + ".value", context, events);
+                    if (v.Arr("errors") is { } errors && errors.GetArrayLength() > 0)
+                    {
+                        // Value-level errors beside messages or statuses: kept as their own event (keyed by the whole change), not dropped.
+                        events.Add(context.Other(Payload.Hash(change, entryId + "|errors"), "errors", v.Obj("metadata")?.Str("phone_number_id") ?? entryId, entryTime, errors));
+                    }
                 }
                 else
                 {
@@ -105,6 +115,17 @@ internal sealed class MetaCloudApiWebhookProvider : WebhookProviderBase, IWebhoo
                 }
             }
         }
+    }
+
+    /// <summary>The name of a <c>messages</c> or <c>statuses</c> property that is present but not an array.</summary>
+    private static string? NotAnArray(JsonElement value)
+    {
+        foreach (var name in (string[])["messages", "statuses"])
+        {
+            if (value.Get(name) is { ValueKind: not JsonValueKind.Array }) return name;
+        }
+
+        return null;
     }
 
     private static void ParseMessagesValue(JsonElement value, string path, EventContext context, List<InboxEvent> events)
@@ -120,6 +141,9 @@ internal sealed class MetaCloudApiWebhookProvider : WebhookProviderBase, IWebhoo
             if (name is null) continue;
             onlyName = name;
             if (contact.NonEmpty("wa_id") is { } waId) names[waId] = name;
+
+            // Business-scoped user id: the only id of a user whose phone number is withheld (usernames).
+            if (contact.NonEmpty("user_id") is { } userId) names[userId] = name;
         }
 
         var k = -1;
@@ -129,7 +153,7 @@ internal sealed class MetaCloudApiWebhookProvider : WebhookProviderBase, IWebhoo
             var at = $"{path}.messages[{k}]";
             if (message.ValueKind != JsonValueKind.Object) throw context.Error($"{at} is not an object.");
             var id = message.NonEmpty("id") ?? throw context.Error($"{at} has no \"id\".");
-            var from = message.NonEmpty("from") ?? throw context.Error($"{at} has no \"from\".");
+            var from = message.NonEmpty("from") ?? message.NonEmpty("from_user_id") ?? throw context.Error($"{at} has no \"from\" (nor \"from_user_id\").");
             var groupId = message.NonEmpty("group_id");
             var type = message.Str("type");
             var content = ReadContent(message, type);
@@ -170,7 +194,7 @@ internal sealed class MetaCloudApiWebhookProvider : WebhookProviderBase, IWebhoo
             if (status.ValueKind != JsonValueKind.Object) throw context.Error($"{at} is not an object.");
             var id = status.NonEmpty("id") ?? throw context.Error($"{at} has no \"id\".");
             var providerStatus = status.NonEmpty("status") ?? throw context.Error($"{at} has no \"status\".");
-            var recipient = status.NonEmpty("recipient_id") ?? throw context.Error($"{at} has no \"recipient_id\".");
+            var recipient = status.NonEmpty("recipient_id") ?? status.NonEmpty("recipient_user_id") ?? throw context.Error($"{at} has no \"recipient_id\" (nor \"recipient_user_id\").");
             var isGroup = string.Equals(status.Str("recipient_type"), "group", StringComparison.OrdinalIgnoreCase);
             var participant = status.NonEmpty("recipient_participant_id");
             var normalized = providerStatus.ToLowerInvariant() switch
@@ -275,12 +299,15 @@ internal sealed class MetaCloudApiWebhookProvider : WebhookProviderBase, IWebhoo
             case "interactive":
                 content.Type = InboxMessageType.Interactive;
                 var interactive = message.Obj("interactive");
-                content.Text = interactive?.Obj("button_reply")?.NonEmpty("title") ?? interactive?.Obj("list_reply")?.NonEmpty("title");
+                content.Text = interactive?.Obj("button_reply")?.NonEmpty("title")
+                    ?? interactive?.Obj("list_reply")?.NonEmpty("title")
+                    ?? interactive?.Obj("nfm_reply")?.NonEmpty("body") // a Flow's reply; its answers are in response_json (Raw)
+                    ?? interactive?.Obj("nfm_reply")?.NonEmpty("name");
                 break;
             default:
-                // order, system, unsupported, unknown...: kept as a message of unknown type; Raw has the content.
+                // order, system, unsupported, request_welcome, unknown...: kept as a message of unknown type; Raw has the content.
                 content.Type = InboxMessageType.Unknown;
-                content.Text = message.Obj("system")?.NonEmpty("body");
+                content.Text = message.Obj("system")?.NonEmpty("body") ?? message.Obj("order")?.NonEmpty("text");
                 break;
         }
 
@@ -304,7 +331,7 @@ internal sealed class MetaCloudApiWebhookProvider : WebhookProviderBase, IWebhoo
             if ((phone.NonEmpty("phone") ?? waId) is { } number) phones.Add(new ContactPhone(number, waId));
         }
 
-        return new ContactCard { Name = formatted, Phones = phones };
+        return new ContactCard { Name = formatted, Phones = phones, VCard = contact.NonEmpty("vcard") };
     }
 
     private static void Media(InboxMessageType type, JsonElement? media, MessageContent content)

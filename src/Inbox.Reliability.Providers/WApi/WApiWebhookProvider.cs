@@ -36,8 +36,9 @@ internal sealed class WApiWebhookProvider(IOptions<WApiOptions> options) : Webho
         var id = root.NonEmpty("messageId") ?? throw context.Error($"{eventType} has no \"messageId\".");
         var chatRaw = root.Obj("chat")?.NonEmpty("id");
         var chatId = Jid.Normalize(chatRaw) ?? throw context.Error($"{eventType} has no \"chat.id\".");
-        var isGroup = root.Bool("isGroup") ?? Jid.IsGroup(chatRaw);
-        var fromMe = root.Bool("fromMe") ?? (eventType == "webhookDelivery" || root.Bool("fromApi") == true);
+        // A "@g.us" chat is a group whatever "isGroup" says; webhookDelivery reports the connected number's own messages.
+        var isGroup = root.Bool("isGroup") == true || Jid.IsGroup(chatRaw);
+        var fromMe = root.Bool("fromMe") == true || eventType == "webhookDelivery" || root.Bool("fromApi") == true;
         var sender = root.Obj("sender");
         var content = BaileysMessage.Read(root.Obj("msgContent"), null, null);
         if (content.Media is { } media)
@@ -57,7 +58,10 @@ internal sealed class WApiWebhookProvider(IOptions<WApiOptions> options) : Webho
             ProviderInstanceId = instanceId,
             ChatId = chatId,
             IsGroup = isGroup,
-            SenderId = Jid.Normalize(sender?.NonEmpty("id")) ?? (fromMe ? Jid.Normalize(root.Str("connectedPhone")) : isGroup ? null : chatId),
+            // The connected number sends what is from me; otherwise the sender, or the chat itself outside groups.
+            SenderId = fromMe
+                ? Jid.Normalize(root.Str("connectedPhone")) ?? Jid.Normalize(sender?.NonEmpty("id"))
+                : Jid.Normalize(sender?.NonEmpty("id")) ?? (isGroup ? null : chatId),
             SenderName = sender?.NonEmpty("pushName"),
             FromMe = fromMe,
             OccurredAt = UnixTime.From(root.Long("moment")) ?? context.ReceivedAt,

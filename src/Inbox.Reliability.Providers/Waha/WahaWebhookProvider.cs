@@ -8,7 +8,9 @@ namespace Inbox.Reliability.Providers.Waha;
 
 /// <summary>
 /// WAHA: an envelope <c>{id: "evt_…", timestamp (ms), event, session, me, payload}</c> with <c>message</c> /
-/// <c>message.any</c>, <c>message.reaction</c>, <c>message.ack</c> (-1…4) and <c>session.status</c>. Optional
+/// <c>message.any</c>, <c>message.reaction</c>, <c>message.edited</c>, <c>message.revoked</c> (a
+/// <see cref="InboxMessageStatus.Deleted"/> status), <c>message.ack</c> / <c>message.ack.group</c> (-1…4) and
+/// <c>session.status</c>; any other event is kept as an <see cref="InboxEventKind.Other"/> event. Optional
 /// <c>X-Webhook-Hmac</c>: hex HMAC-SHA512 of the raw body.
 /// </summary>
 internal sealed class WahaWebhookProvider : WebhookProviderBase
@@ -55,8 +57,14 @@ internal sealed class WahaWebhookProvider : WebhookProviderBase
             case "message" or "message.any" or "message.reaction":
                 events.Add(Message(payload ?? throw context.Error($"{EventName(eventType)} has no \"payload\" object."), eventType, session, envelopeTime, me, context));
                 break;
-            case "message.ack":
-                events.Add(Ack(payload ?? throw context.Error("message.ack has no \"payload\" object."), eventType, session, envelopeTime, context));
+            case "message.edited":
+                events.Add(Edited(payload ?? throw context.Error("message.edited has no \"payload\" object."), eventType, session, envelopeTime, me, context));
+                break;
+            case "message.revoked":
+                events.Add(Revoked(payload ?? throw context.Error("message.revoked has no \"payload\" object."), eventType, session, envelopeTime, context));
+                break;
+            case "message.ack" or "message.ack.group":
+                events.Add(Ack(payload ?? throw context.Error($"{EventName(eventType)} has no \"payload\" object."), eventType, session, envelopeTime, context));
                 break;
             case "session.status" when payload is { } p:
                 var providerState = p.NonEmpty("status");
@@ -86,15 +94,18 @@ internal sealed class WahaWebhookProvider : WebhookProviderBase
         var to = payload.NonEmpty("to");
         var chatId = Jid.Normalize(fromMe ? to ?? from : from ?? to) ?? throw context.Error($"{name} payload has no \"from\".");
         var isGroup = Jid.IsGroup(fromMe ? to ?? from : from ?? to);
-        var sender = fromMe
-            ? Jid.Normalize(me?.NonEmpty("id") ?? payload.NonEmpty("participant") ?? from)
-            : Jid.Normalize(payload.NonEmpty("participant") ?? from);
         var data = payload.Obj("_data");
+        var participant = payload.NonEmpty("participant") ?? (isGroup ? GroupAuthor(payload, data) : null);
+        var sender = fromMe
+            ? Jid.Normalize(me?.NonEmpty("id") ?? participant ?? from)
+            : Jid.Normalize(participant ?? from);
         var senderName = fromMe
             ? me?.NonEmpty("pushName")
             : data?.NonEmpty("notifyName") ?? data?.Obj("Info")?.NonEmpty("PushName") ?? data?.NonEmpty("pushName");
 
-        var content = eventType == "message.reaction" ? Reaction(payload) : ReadContent(payload, id, data);
+        // Older NOWEB versions sent reactions as "message" events with the same "reaction" object.
+        var isReaction = eventType == "message.reaction" || payload.Obj("reaction")?.NonEmpty("messageId") is not null;
+        var content = isReaction ? Reaction(payload) : ReadContent(payload, id, data);
         return new InboxEvent
         {
             Kind = InboxEventKind.Message,
@@ -109,11 +120,11 @@ internal sealed class WahaWebhookProvider : WebhookProviderBase
             SenderId = sender,
             SenderName = senderName,
             FromMe = fromMe,
-            OccurredAt = UnixTime.From(payload.Long("timestamp")) ?? envelopeTime ?? context.ReceivedAt,
+            OccurredAt = Seconds(payload) ?? envelopeTime ?? context.ReceivedAt,
             MessageType = content.Type,
             Text = content.Text,
             Caption = content.Caption,
-            ReplyToId = payload.Obj("replyTo")?.NonEmpty("id"),
+            ReplyToId = payload.Obj("replyTo")?.NonEmpty("id") ?? payload.NonEmpty("replyTo"),
             IsForwarded = data?.Bool("isForwarded") == true,
             Media = content.Media,
             Location = content.Location,
@@ -169,11 +180,13 @@ internal sealed class WahaWebhookProvider : WebhookProviderBase
                 MimeType = mimeType,
                 FileName = media?.NonEmpty("filename"),
                 Properties = EventContext.Properties(
-                    ("notDownloaded", media is null ? "true" : null),
+                    // media: null, or (documented) media with mimetype and filename but url: null: WAHA's settings skipped it.
+                    ("notDownloaded", media is null || (media?.NonEmpty("url") is null && error is null) ? "true" : null),
                     ("providerError", error),
                     ("voice", hint == "ptt" ? "true" : null)),
             };
-            content.SetCaption(body);
+            // Some engines put the base64 thumbnail in body when there is no caption: never a caption.
+            content.SetCaption(body is not null && LooksLikeBase64(body) ? null : body);
         }
         else
         {
@@ -187,6 +200,116 @@ internal sealed class WahaWebhookProvider : WebhookProviderBase
         }
 
         return content;
+    }
+
+    /// <summary>
+    /// A group message's sender when <c>participant</c> is empty: <c>author</c>, or the engine's own field
+    /// (WEBJS <c>_data.author</c>, NOWEB <c>_data.key.participant</c>, GOWS <c>_data.Info.Sender</c>).
+    /// </summary>
+    private static string? GroupAuthor(JsonElement payload, JsonElement? data) =>
+        payload.NonEmpty("author")
+        ?? data?.NonEmpty("author")
+        ?? data?.Obj("author")?.NonEmpty("_serialized")
+        ?? data?.Obj("key")?.NonEmpty("participant")
+        ?? data?.Obj("Info")?.NonEmpty("Sender");
+
+    /// <summary>The payload's <c>timestamp</c> (Unix seconds); WAHA sends some, such as reactions', with a fraction.</summary>
+    private static DateTimeOffset? Seconds(JsonElement payload)
+    {
+        if (payload.Long("timestamp") is { } whole) return UnixTime.From(whole);
+        return payload.Double("timestamp") is { } d && d > 0 && d < 1e15 ? UnixTime.From((long)Math.Floor(d)) : null;
+    }
+
+    private static bool LooksLikeBase64(string text)
+    {
+        if (text.StartsWith("data:", StringComparison.OrdinalIgnoreCase)) return true;
+        if (text.Length < 256) return false;
+        foreach (var c in text)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '+' or '/' or '=')) return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// A WAHA message id (<c>{fromMe}_{chatId}_{messageId}[_{participant}]</c>) with its message id part replaced by
+    /// <paramref name="messageId"/>; null when <paramref name="serializedId"/> does not have that shape.
+    /// </summary>
+    private static string? WithMessageId(string serializedId, string messageId)
+    {
+        var parts = serializedId.Split('_');
+        if (parts.Length < 3 || parts[0] is not ("true" or "false") || !parts[1].Contains('@', StringComparison.Ordinal) || parts[2].Length == 0) return null;
+        parts[2] = messageId;
+        return string.Join('_', parts);
+    }
+
+    /// <summary>The message id part of a WAHA message id, or null.</summary>
+    private static string? MessageIdPart(string serializedId)
+    {
+        var parts = serializedId.Split('_');
+        return parts.Length >= 3 && parts[0] is ("true" or "false") && parts[1].Contains('@', StringComparison.Ordinal) && parts[2].Length > 0 ? parts[2] : null;
+    }
+
+    /// <summary>
+    /// <c>message.edited</c>: the new text of an earlier message. <c>payload.id</c> is the edit's own id (the edited
+    /// message's id in some engines) and <c>editedMessageId</c> the edited message's bare id: the event's id is the edited
+    /// message's full id, and its dedupe key has an <c>edit:</c> part so each edit is kept.
+    /// </summary>
+    private static InboxEvent Edited(JsonElement payload, string eventType, string? session, DateTimeOffset? envelopeTime, JsonElement? me, EventContext context)
+    {
+        var message = Message(payload, eventType, session, envelopeTime, me, context);
+        var actionId = message.ExternalId;
+        var editedId = payload.NonEmpty("editedMessageId");
+        var originalId = editedId is null ? actionId : WithMessageId(actionId, editedId) ?? actionId;
+        var actionPart = MessageIdPart(actionId);
+        var editKey = editedId is not null && actionPart is not null && actionPart != editedId ? actionPart : Payload.Hash(payload);
+        return message with { ExternalId = originalId, DedupeKey = context.MessageKey(originalId, editKey), IsEdit = true };
+    }
+
+    /// <summary>
+    /// <c>message.revoked</c>: a message deleted for everyone, as a <see cref="InboxMessageStatus.Deleted"/> status of
+    /// that message. Its id is <c>before.id</c> when given, else <c>after.id</c> (the revoke's own id) with its message
+    /// id part replaced by <c>revokedMessageId</c>.
+    /// </summary>
+    private static InboxEvent Revoked(JsonElement payload, string eventType, string? session, DateTimeOffset? envelopeTime, EventContext context)
+    {
+        var before = payload.Obj("before");
+        var after = payload.Obj("after");
+        var message = before ?? after ?? throw context.Error("message.revoked payload has no \"after\" or \"before\" object.");
+        var revokedId = payload.NonEmpty("revokedMessageId");
+        var actionId = after?.NonEmpty("id");
+        var id = before?.NonEmpty("id")
+            ?? (actionId is not null && revokedId is not null ? WithMessageId(actionId, revokedId) : null)
+            ?? revokedId
+            ?? actionId
+            ?? throw context.Error("message.revoked payload has no \"revokedMessageId\".");
+        var fromMe = message.Bool("fromMe") ?? false;
+        var from = message.NonEmpty("from") ?? after?.NonEmpty("from");
+        var to = message.NonEmpty("to") ?? after?.NonEmpty("to");
+        var chatJid = fromMe ? to ?? from : from ?? to;
+        var chatId = Jid.Normalize(chatJid) ?? throw context.Error("message.revoked payload has no \"from\".");
+        var isGroup = Jid.IsGroup(chatJid);
+        var data = after?.Obj("_data");
+        var revoker = after is { } a ? a.NonEmpty("participant") ?? (isGroup ? GroupAuthor(a, data) : null) : null;
+        return new InboxEvent
+        {
+            Kind = InboxEventKind.Status,
+            Provider = context.Provider,
+            Instance = context.Instance,
+            ExternalId = id,
+            DedupeKey = context.StatusKey(id, InboxMessageStatus.Deleted, "revoked", null),
+            ProviderEventType = eventType,
+            ProviderInstanceId = session,
+            ChatId = chatId,
+            IsGroup = isGroup,
+            SenderId = Jid.Normalize(revoker),
+            FromMe = fromMe,
+            OccurredAt = envelopeTime ?? (after is { } t ? Seconds(t) : null) ?? context.ReceivedAt,
+            Status = InboxMessageStatus.Deleted,
+            ProviderStatus = "revoked",
+            Raw = Payload.Raw(payload),
+        };
     }
 
     private static InboxMessageType TypeOf(string? mimeType, string? hint)
@@ -225,12 +348,12 @@ internal sealed class WahaWebhookProvider : WebhookProviderBase
 
     private static InboxEvent Ack(JsonElement payload, string eventType, string? session, DateTimeOffset? envelopeTime, EventContext context)
     {
-        var id = payload.NonEmpty("id") ?? throw context.Error("message.ack payload has no \"id\".");
+        var id = payload.NonEmpty("id") ?? throw context.Error($"{EventName(eventType)} payload has no \"id\".");
         var fromMe = payload.Bool("fromMe") ?? false;
         var from = payload.NonEmpty("from");
         var to = payload.NonEmpty("to");
         var chatJid = fromMe ? to ?? from : from ?? to;
-        var chatId = Jid.Normalize(chatJid) ?? throw context.Error("message.ack payload has no \"from\".");
+        var chatId = Jid.Normalize(chatJid) ?? throw context.Error($"{EventName(eventType)} payload has no \"from\".");
         var isGroup = Jid.IsGroup(chatJid);
         var participant = isGroup ? Jid.Normalize(payload.NonEmpty("participant")) : null;
         var ack = payload.Long("ack");
@@ -254,7 +377,7 @@ internal sealed class WahaWebhookProvider : WebhookProviderBase
                 _ => InboxMessageStatus.Unknown,
             },
         };
-        if (ack is null && ackName is null) throw context.Error("message.ack payload has no \"ack\".");
+        if (ack is null && ackName is null) throw context.Error($"{EventName(eventType)} payload has no \"ack\".");
         var providerStatus = ack?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? ackName;
 
         return new InboxEvent
@@ -280,7 +403,7 @@ internal sealed class WahaWebhookProvider : WebhookProviderBase
 
     private static string EventName(string eventType) => eventType switch
     {
-        "message" or "message.any" or "message.reaction" or "message.ack" => eventType,
+        "message" or "message.any" or "message.reaction" or "message.edited" or "message.revoked" or "message.ack" or "message.ack.group" => eventType,
         _ => "event",
     };
 }

@@ -28,21 +28,30 @@ internal sealed class ZApiWebhookProvider(IOptions<ZApiOptions> options) : Webho
         var type = root.NonEmpty("type") ?? throw context.Error("the body has no \"type\", so it is not a Z-API callback.");
         var instanceId = root.NonEmpty("instanceId");
         var occurredAt = UnixTime.From(root.Long("momment"));
-        switch (type)
+
+        // The attribute table spells it "ReceivedCallBack"; the examples "ReceivedCallback". Names are matched ignoring case.
+        switch (type.ToUpperInvariant())
         {
-            case "ReceivedCallback":
+            case "RECEIVEDCALLBACK":
+                if (root.NonEmpty("messageId") is null && root.NonEmpty("notification") is not null)
+                {
+                    // Account notices (PROFILE_NAME_UPDATED, PROFILE_PICTURE_UPDATED, CHAT_LABEL_ASSOCIATION...) carry no message id.
+                    events.Add(context.Other(Payload.Hash(root), type, instanceId, occurredAt, root));
+                    break;
+                }
+
                 events.Add(Message(root, type, instanceId, occurredAt, context));
                 break;
-            case "MessageStatusCallback":
+            case "MESSAGESTATUSCALLBACK":
                 Statuses(root, type, instanceId, occurredAt, context, events);
                 break;
-            case "DeliveryCallback":
+            case "DELIVERYCALLBACK":
                 events.Add(Delivery(root, type, instanceId, occurredAt, context));
                 break;
-            case "ConnectedCallback":
+            case "CONNECTEDCALLBACK":
                 events.Add(context.Connection(Payload.Hash(root), type, instanceId, occurredAt, new ConnectionInfo(InboxConnectionState.Connected, "connected"), root));
                 break;
-            case "DisconnectedCallback":
+            case "DISCONNECTEDCALLBACK":
                 events.Add(context.Connection(Payload.Hash(root), type, instanceId, occurredAt,
                     new ConnectionInfo(InboxConnectionState.Disconnected, "disconnected") { Reason = root.NonEmpty("error") }, root));
                 break;
@@ -57,12 +66,16 @@ internal sealed class ZApiWebhookProvider(IOptions<ZApiOptions> options) : Webho
     {
         var id = root.NonEmpty("messageId") ?? throw context.Error("ReceivedCallback has no \"messageId\".");
         var phone = Jid.Normalize(root.Str("phone")) ?? throw context.Error("ReceivedCallback has no \"phone\".");
-        var isGroup = root.Bool("isGroup") ?? Jid.IsGroup(phone);
+
+        // A "...-group" or "...@g.us" chat is a group even when "isGroup" says otherwise (membership requests do).
+        var isGroup = root.Bool("isGroup") == true || Jid.IsGroup(phone);
         var fromMe = root.Bool("fromMe") ?? false;
-        var connectedPhone = Jid.Normalize(root.Str("connectedPhone"));
-        var sender = fromMe
-            ? connectedPhone
-            : isGroup ? Jid.Normalize(root.Str("participantPhone")) ?? Jid.Normalize(root.Str("participantLid")) : phone;
+        var participant = Jid.Normalize(root.Str("participantPhone")) ?? Jid.Normalize(root.Str("participantLid"));
+        string? sender;
+        if (fromMe) sender = Jid.Normalize(root.Str("connectedPhone")) ?? (isGroup ? participant : null);
+        else if (isGroup) sender = participant;
+        else sender = phone;
+
         var isEdit = root.Bool("isEdit") ?? false;
         var content = ReadContent(root);
         return new InboxEvent
@@ -97,17 +110,17 @@ internal sealed class ZApiWebhookProvider(IOptions<ZApiOptions> options) : Webho
 
     private static void Statuses(JsonElement root, string type, string? instanceId, DateTimeOffset? occurredAt, EventContext context, List<InboxEvent> events)
     {
-        var ids = root.Items("ids").Select(JsonRead.AsString).Where(i => !string.IsNullOrEmpty(i)).Select(i => i!).Distinct(StringComparer.Ordinal).ToList();
+        var ids = StatusIds(root);
         if (ids.Count == 0) return; // Nothing to report per message: the caller keeps the callback as one "other" event.
         var providerStatus = root.NonEmpty("status") ?? throw context.Error("MessageStatusCallback has no \"status\".");
         var phone = Jid.Normalize(root.Str("phone")) ?? throw context.Error("MessageStatusCallback has no \"phone\".");
-        var isGroup = root.Bool("isGroup") ?? Jid.IsGroup(phone);
-        var participant = isGroup ? Jid.Normalize(root.Str("participantPhone")) : null;
+        var isGroup = root.Bool("isGroup") == true || Jid.IsGroup(phone);
+        var participant = isGroup ? Jid.Normalize(root.Str("participantPhone")) ?? Jid.Normalize(root.Str("participantLid")) : null;
         var status = providerStatus.ToUpperInvariant() switch
         {
             "SENT" => InboxMessageStatus.Sent,
             "RECEIVED" => InboxMessageStatus.Delivered,
-            "READ" or "READ_BY_ME" => InboxMessageStatus.Read,
+            "READ" or "READ_BY_ME" or "READ-SELF" or "READ_SELF" => InboxMessageStatus.Read,
             "PLAYED" => InboxMessageStatus.Played,
             "FAILED" or "ERROR" => InboxMessageStatus.Failed,
             "DELETED" => InboxMessageStatus.Deleted,
@@ -115,8 +128,9 @@ internal sealed class ZApiWebhookProvider(IOptions<ZApiOptions> options) : Webho
             _ => InboxMessageStatus.Unknown,
         };
 
-        // READ_BY_ME: the connected number read a message it received.
-        var fromMe = !string.Equals(providerStatus, "READ_BY_ME", StringComparison.OrdinalIgnoreCase);
+        // READ_BY_ME (older docs: READ-SELF): the connected number read a message it received.
+        var fromMe = providerStatus.ToUpperInvariant() is not ("READ_BY_ME" or "READ-SELF" or "READ_SELF");
+        var error = root.Get("error") is { } e ? JsonRead.AsString(e) : null;
         var raw = Payload.Raw(root);
         foreach (var id in ids)
         {
@@ -136,18 +150,33 @@ internal sealed class ZApiWebhookProvider(IOptions<ZApiOptions> options) : Webho
                 OccurredAt = occurredAt ?? context.ReceivedAt,
                 Status = status,
                 ProviderStatus = providerStatus,
-                StatusError = status == InboxMessageStatus.Failed ? new StatusError { Title = providerStatus } : null,
+                StatusError = status == InboxMessageStatus.Failed ? new StatusError { Title = providerStatus, Message = string.IsNullOrEmpty(error) ? null : error } : null,
                 Raw = raw,
             });
         }
     }
 
+    /// <summary>The message ids of a status callback: <c>ids</c> (an array, as documented, or a single string), else <c>id</c>.</summary>
+    private static List<string> StatusIds(JsonElement root)
+    {
+        var source = root.Get("ids") ?? root.Get("id");
+        IEnumerable<string?> values = source switch
+        {
+            { ValueKind: JsonValueKind.Array } array => array.EnumerateArray().Select(JsonRead.AsString),
+            { } single => [JsonRead.AsString(single)],
+            null => [],
+        };
+        return values.Where(i => !string.IsNullOrEmpty(i)).Select(i => i!).Distinct(StringComparer.Ordinal).ToList();
+    }
+
     private static InboxEvent Delivery(JsonElement root, string type, string? instanceId, DateTimeOffset? occurredAt, EventContext context)
     {
-        var id = root.NonEmpty("messageId") ?? throw context.Error("DeliveryCallback has no \"messageId\".");
+        // A failed send may have no WhatsApp message id yet; Z-API's own zaapId (also returned by the send call) identifies it then.
+        var id = root.NonEmpty("messageId") ?? root.NonEmpty("zaapId") ?? throw context.Error("DeliveryCallback has no \"messageId\" (nor \"zaapId\").");
         var phone = Jid.Normalize(root.Str("phone")) ?? throw context.Error("DeliveryCallback has no \"phone\".");
         var error = root.Get("error") is { } e ? JsonRead.AsString(e) ?? (e.ValueKind == JsonValueKind.True ? "error" : null) : null;
-        var status = string.IsNullOrEmpty(error) ? InboxMessageStatus.Sent : InboxMessageStatus.Failed;
+        var errorCode = root.NonEmpty("errorCode");
+        var status = string.IsNullOrEmpty(error) && errorCode is null ? InboxMessageStatus.Sent : InboxMessageStatus.Failed;
         return new InboxEvent
         {
             Kind = InboxEventKind.Status,
@@ -163,7 +192,7 @@ internal sealed class ZApiWebhookProvider(IOptions<ZApiOptions> options) : Webho
             OccurredAt = occurredAt ?? context.ReceivedAt,
             Status = status,
             ProviderStatus = type,
-            StatusError = status == InboxMessageStatus.Failed ? new StatusError { Title = type, Message = error } : null,
+            StatusError = status == InboxMessageStatus.Failed ? new StatusError { Code = errorCode, Title = type, Message = string.IsNullOrEmpty(error) ? null : error } : null,
             Raw = Payload.Raw(root),
         };
     }
@@ -175,50 +204,27 @@ internal sealed class ZApiWebhookProvider(IOptions<ZApiOptions> options) : Webho
         {
             content.Type = InboxMessageType.Text;
             content.Text = text.Str("message");
+            return content;
         }
-        else if (root.Obj("image") is { } image)
+
+        if (ReadMedia(root, content)) return content;
+        if (root.Obj("location") is { } location)
         {
-            Media(InboxMessageType.Image, image, "imageUrl", content, ("thumbnailUrl", image.NonEmpty("thumbnailUrl")));
-        }
-        else if (root.Obj("audio") is { } audio)
-        {
-            Media(InboxMessageType.Audio, audio, "audioUrl", content, ("voice", audio.Bool("ptt") == true ? "true" : null));
-        }
-        else if (root.Obj("video") is { } video)
-        {
-            Media(InboxMessageType.Video, video, "videoUrl", content);
-        }
-        else if (root.Obj("document") is { } document)
-        {
-            Media(InboxMessageType.Document, document, "documentUrl", content);
-        }
-        else if (root.Obj("sticker") is { } sticker)
-        {
-            Media(InboxMessageType.Sticker, sticker, "stickerUrl", content);
-        }
-        else if (root.Obj("location") is { } location)
-        {
-            content.Type = InboxMessageType.Location;
-            if (location.Double("latitude") is { } latitude && location.Double("longitude") is { } longitude)
-            {
-                content.Location = new LocationInfo(latitude, longitude)
-                {
-                    Name = location.NonEmpty("name"),
-                    Address = location.NonEmpty("address"),
-                    Url = location.NonEmpty("url"),
-                };
-            }
+            Location(location, content);
         }
         else if (root.Obj("contact") is { } contact)
         {
             content.Type = InboxMessageType.Contact;
-            var vcard = contact.NonEmpty("vCard");
-            var phones = contact.Items("phones").Select(JsonRead.AsString).Where(p => !string.IsNullOrEmpty(p)).Take(100)
-                .Select(p => new ContactPhone(p!, p!.All(char.IsAsciiDigit) ? p : null)).ToArray();
-            content.Contacts = [new ContactCard { Name = contact.NonEmpty("displayName"), VCard = vcard, Phones = phones.Length > 0 ? phones : VCard.Phones(vcard) }];
+            content.Contacts = [Card(contact)];
+        }
+        else if (root.Arr("contacts") is { } contacts)
+        {
+            content.Type = InboxMessageType.Contact;
+            content.Contacts = contacts.EnumerateArray().Where(c => c.ValueKind == JsonValueKind.Object).Take(100).Select(Card).ToArray();
         }
         else if (root.Obj("reaction") is { } reaction)
         {
+            // Removing a reaction arrives as a reaction with an empty value.
             content.Type = InboxMessageType.Reaction;
             content.Reaction = new ReactionInfo(reaction.Str("value") ?? "", reaction.Obj("referencedMessage")?.NonEmpty("messageId"));
         }
@@ -237,20 +243,116 @@ internal sealed class ZApiWebhookProvider(IOptions<ZApiOptions> options) : Webho
             content.Type = InboxMessageType.Poll;
             content.Text = poll.NonEmpty("question");
         }
+        else if (root.Obj("hydratedTemplate") is { } template)
+        {
+            // A template message: its text, with the header's media (the text is then its caption) or location.
+            var header = template.Obj("header");
+            var message = template.NonEmpty("message");
+            if (header is { } h && ReadMedia(h, content))
+            {
+                content.SetCaption(message);
+            }
+            else
+            {
+                if (header?.Obj("location") is { } templateLocation) Location(templateLocation, content);
+                else content.Type = InboxMessageType.Text;
+                content.Text = message;
+            }
+        }
+        else if (root.Obj("buttonsMessage") is { } buttonsMessage)
+        {
+            // Buttons sent by the connected number: an image or video with the text as caption, or just text.
+            var url = buttonsMessage.NonEmpty("imageUrl") ?? buttonsMessage.NonEmpty("videoUrl");
+            var message = buttonsMessage.NonEmpty("message");
+            if (url is not null)
+            {
+                content.Type = buttonsMessage.NonEmpty("imageUrl") is not null ? InboxMessageType.Image : InboxMessageType.Video;
+                content.Media = new MediaReference { Url = url };
+                content.SetCaption(message);
+            }
+            else
+            {
+                content.Type = InboxMessageType.Text;
+                content.Text = message;
+            }
+        }
+        else if (root.Obj("carouselMessage") is { } carousel)
+        {
+            content.Type = InboxMessageType.Text;
+            content.Text = carousel.NonEmpty("text");
+        }
 
+        // Anything else (notification, pollVote, product, order, payments, pinMessage, event...) is a message of
+        // unknown type: Raw has it.
         return content;
+    }
+
+    /// <summary>Reads an <c>image</c>, <c>audio</c>, <c>video</c>, <c>document</c> or <c>sticker</c> object; false when there is none.</summary>
+    private static bool ReadMedia(JsonElement parent, MessageContent content)
+    {
+        if (parent.Obj("image") is { } image)
+        {
+            Media(InboxMessageType.Image, image, "imageUrl", content);
+        }
+        else if (parent.Obj("audio") is { } audio)
+        {
+            Media(InboxMessageType.Audio, audio, "audioUrl", content, ("voice", audio.Bool("ptt") == true ? "true" : null));
+        }
+        else if (parent.Obj("video") is { } video)
+        {
+            Media(InboxMessageType.Video, video, "videoUrl", content);
+        }
+        else if (parent.Obj("document") is { } document)
+        {
+            Media(InboxMessageType.Document, document, "documentUrl", content);
+        }
+        else if (parent.Obj("sticker") is { } sticker)
+        {
+            Media(InboxMessageType.Sticker, sticker, "stickerUrl", content, ("animated", sticker.Bool("isAnimated") == true ? "true" : null));
+        }
+        else
+        {
+            return false;
+        }
+
+        return true;
     }
 
     private static void Media(InboxMessageType type, JsonElement media, string urlName, MessageContent content, params (string Key, string? Value)[] properties)
     {
         content.Type = type;
+        var size = media.Long("fileLength") ?? media.Long("fileSize");
         content.Media = new MediaReference
         {
             Url = media.NonEmpty(urlName),
             MimeType = media.NonEmpty("mimeType"),
-            FileName = media.NonEmpty("fileName"),
-            Properties = EventContext.Properties(properties),
+            // Documents: "fileName" is "name.pdf", "title" the name shown; the title is used when the file name is empty.
+            FileName = media.NonEmpty("fileName") ?? (type == InboxMessageType.Document ? media.NonEmpty("title") : null),
+            FileSize = size is >= 0 ? size : null,
+            Properties = EventContext.Properties([("thumbnailUrl", media.NonEmpty("thumbnailUrl")), .. properties]),
         };
         content.SetCaption(media.NonEmpty("caption"));
+    }
+
+    private static void Location(JsonElement location, MessageContent content)
+    {
+        content.Type = InboxMessageType.Location;
+        if (location.Double("latitude") is { } latitude && location.Double("longitude") is { } longitude)
+        {
+            content.Location = new LocationInfo(latitude, longitude)
+            {
+                Name = location.NonEmpty("name"),
+                Address = location.NonEmpty("address"),
+                Url = location.NonEmpty("url"),
+            };
+        }
+    }
+
+    private static ContactCard Card(JsonElement contact)
+    {
+        var vcard = contact.NonEmpty("vCard") ?? contact.NonEmpty("vcard");
+        var phones = contact.Items("phones").Select(JsonRead.AsString).Where(p => !string.IsNullOrEmpty(p)).Take(100)
+            .Select(p => new ContactPhone(p!, p!.All(char.IsAsciiDigit) ? p : null)).ToArray();
+        return new ContactCard { Name = contact.NonEmpty("displayName") ?? contact.NonEmpty("name"), VCard = vcard, Phones = phones.Length > 0 ? phones : VCard.Phones(vcard) };
     }
 }
