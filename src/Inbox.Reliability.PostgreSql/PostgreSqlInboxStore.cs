@@ -539,9 +539,10 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IA
     }
 
     /// <summary>
-    /// One group of saves in one transaction and three round trips plus the commit: (1) lock the instances (created if
+    /// One group of saves in one transaction and two round trips plus the commit: (1) lock the instances (created if
     /// new), then the raw rows, read which dedupe keys exist and take event ids; (2) insert the events, update the
-    /// instances and the raw rows; (3) insert the follow-up jobs (<see cref="PostgreSqlJobStore.InsertJobsAsync"/>).
+    /// instances and the raw rows, and enqueue the chats' drain jobs (<see cref="AddDrains"/>). Other follow-up jobs
+    /// (media downloads) take one more round trip (<see cref="PostgreSqlJobStore.InsertJobsAsync"/>).
     /// </summary>
     /// <remarks>
     /// The commit does not wait for the WAL flush (<c>synchronous_commit = off</c> for this transaction only): everything it
@@ -660,7 +661,10 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IA
             outcomes[g] = new IngestOutcome(stored, plan.Duplicates);
         }
 
-        // 3. The events, the instances and the raw rows in one round trip; then the jobs.
+        // 3. One round trip: the events, the instances, the raw rows, and the chats' drain jobs (keys locked first, the order
+        //    every writer of keyed jobs takes them in; a drain whose pending twin exists is not inserted, and the twin's row is
+        //    locked so no worker starts it before this commit: it delivers the new events too). Other follow-ups (media
+        //    downloads) go through the job store's insert after it.
         var touched = instances.Where(i => i.Value.Touched).ToList();
         var rawDone = plans.Select((plan, g) => (Plan: plan, Id: group[g].RawId)).Where(p => p.Plan is not null).ToList();
         await using (var batch = new NpgsqlBatch(connection, transaction))
@@ -670,42 +674,39 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IA
                 Texts(touched.Select(i => (string?)i.Key.Provider).ToArray()), Texts(touched.Select(i => (string?)i.Key.Instance).ToArray()),
                 Bigints(touched.Select(i => i.Value.NextSeq).ToArray()), Integers(touched.Select(i => (int)i.Value.Status).ToArray()), Timestamp(now)));
             batch.BatchCommands.Add(Command(_sql.MarkIngested, Bigints(rawDone.Select(r => r.Id).ToArray()), Integers(rawDone.Select(r => r.Plan!.Rows.Count).ToArray()), Timestamp(now)));
+            if (drains.Count > 0) AddDrains(batch, drains.Values, now);
             await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        // The drains' keys are locked already; the other follow-ups (media downloads) have none.
-        if (drains.Count > 0) jobs.AddRange(await DrainsToEnqueueAsync(connection, transaction, drains, cancellationToken).ConfigureAwait(false));
-        var locked = drains.Keys.Select(d => (d.Queue, d.Key)).ToHashSet();
-        var keysLocked = jobs.All(j => j.Key is null || locked.Contains((j.Queue, j.Key)));
-        if (jobs.Count > 0) await _jobs.InsertJobsAsync(connection, transaction, jobs, _jobs.Sender, cancellationToken, keysLocked).ConfigureAwait(false);
+        if (jobs.Count > 0)
+        {
+            var locked = drains.Keys.Select(d => (d.Queue, d.Key)).ToHashSet();
+            var keysLocked = jobs.All(j => j.Key is null || locked.Contains((j.Queue, j.Key)));
+            await _jobs.InsertJobsAsync(connection, transaction, jobs, _jobs.Sender, cancellationToken, keysLocked).ConfigureAwait(false);
+        }
+
         return outcomes;
     }
 
     /// <summary>
-    /// The drain jobs to enqueue: those without a pending twin. The keys' locks come first (the order every writer of keyed
-    /// jobs takes them in), then the pending twins' rows, so a worker cannot start one of them before this commit.
+    /// The statements that enqueue the chats' drain jobs: their keys' locks (in sorted order), the insert of those without a
+    /// pending twin (<see cref="InboxSql.InsertDrains"/>), and the NOTIFY of their queues.
     /// </summary>
-    private async Task<List<NewJob>> DrainsToEnqueueAsync(NpgsqlConnection connection, NpgsqlTransaction transaction,
-        Dictionary<(string Queue, string Key, string Payload), NewJob> drains, CancellationToken cancellationToken)
+    private void AddDrains(NpgsqlBatch batch, IEnumerable<NewJob> drains, DateTimeOffset now)
     {
-        var sorted = drains.Keys.OrderBy(d => d.Queue, StringComparer.Ordinal).ThenBy(d => d.Key, StringComparer.Ordinal).ThenBy(d => d.Payload, StringComparer.Ordinal).ToList();
+        var sorted = drains.OrderBy(d => d.Queue, StringComparer.Ordinal).ThenBy(d => d.Key, StringComparer.Ordinal).ThenBy(d => d.Payload, StringComparer.Ordinal).ToList();
         var queues = sorted.Select(d => (string?)d.Queue).ToArray();
-        var keys = sorted.Select(d => (string?)d.Key).ToArray();
-        var payloads = sorted.Select(d => (string?)d.Payload).ToArray();
-        var pending = new HashSet<(string, string, string)>();
-        await using (var batch = new NpgsqlBatch(connection, transaction))
+        var keys = sorted.Select(d => d.Key).ToArray();
+        var firstOfKey = new HashSet<(string, string?)>();
+        var candidates = sorted.Select(d => firstOfKey.Add((d.Queue, d.Key))).ToArray(); // only a key's first job may become its head
+        batch.BatchCommands.Add(Command(_jobs.Statements.LockKeysOfArrays, Texts(queues), Texts(keys)));
+        batch.BatchCommands.Add(Command(_sql.InsertDrains, Texts(queues), Texts(keys), Texts(sorted.Select(d => (string?)d.Payload).ToArray()),
+            Integers(sorted.Select(d => d.Priority).ToArray()), Integers(sorted.Select(d => d.MaxAttempts).ToArray()),
+            Timestamps(sorted.Select(d => d.RunAt.ToUniversalTime()).ToArray()), Booleans(candidates), Timestamp(now)));
+        foreach (var queue in queues.Distinct(StringComparer.Ordinal))
         {
-            batch.BatchCommands.Add(Command(_jobs.Statements.LockKeysOfArrays, Texts(queues), Texts(keys)));
-            batch.BatchCommands.Add(Command(_sql.LockPendingDrains, Texts(queues), Texts(keys), Texts(payloads)));
-            var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            await using (reader.ConfigureAwait(false))
-            {
-                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // past the lock's row
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) pending.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2)));
-            }
+            if (_jobs.NotifyCommand(queue!) is { } notify) batch.BatchCommands.Add(notify);
         }
-
-        return drains.Where(d => !pending.Contains(d.Key)).Select(d => d.Value).ToList();
     }
 
     private NpgsqlBatchCommand InsertEvents(IReadOnlyList<SaveRequest> group, Plan?[] plans, List<EventRow> rows, DateTimeOffset now)
@@ -1142,12 +1143,25 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IA
         // Pending drain jobs (not started) of the given queue, key and payload, locked so no worker starts one before this
         // transaction commits: a worker that starts it afterwards sees the events stored with it. One index probe per key;
         // the keys come sorted and their advisory locks are held, so no other writer waits for these rows (claims skip them).
-        public string LockPendingDrains { get; } = $"""
-            SELECT t.queue, t.key, t.payload FROM unnest($1::text[], $2::text[], $3::text[]) AS t(queue, key, payload)
-            CROSS JOIN LATERAL (
-                SELECT 1 FROM {schema}.jobs j
-                WHERE j.queue = t.queue AND j.key = t.key AND j.key IS NOT NULL AND j.status = 0 AND j.payload = t.payload
-                FOR UPDATE) AS x
+        /// <summary>
+        /// Inserts the drain jobs (no dedupe key; one per chat key) whose pending twin (same queue, key and payload, not
+        /// started) does not exist, and locks the twins that do, so no worker starts them before this commit. Run under the
+        /// keys' locks: a drain is its key's head when the key has no live job.
+        /// </summary>
+        public string InsertDrains { get; } = $"""
+            WITH d AS MATERIALIZED (
+                SELECT t.*, x.twin FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::integer[], $6::timestamptz[], $7::boolean[])
+                     WITH ORDINALITY AS t(queue, key, payload, priority, max_attempts, run_at, cand, ord)
+                LEFT JOIN LATERAL (
+                    SELECT true AS twin FROM {schema}.jobs j
+                    WHERE j.queue = t.queue AND j.key = t.key AND j.key IS NOT NULL AND j.status = 0 AND j.payload = t.payload
+                    FOR UPDATE) AS x ON true)
+            INSERT INTO {schema}.jobs ({Sql.NewJobColumns})
+            SELECT d.queue, d.key,
+                   d.cand AND NOT EXISTS (SELECT 1 FROM {schema}.jobs x WHERE x.queue = d.queue AND x.key = d.key AND x.key IS NOT NULL AND x.status IN (0, 1)),
+                   d.payload, 0, d.priority, 0, d.max_attempts, d.run_at, NULL, $8
+            FROM d WHERE d.twin IS NULL
+            ORDER BY d.ord
             """;
 
         public string SetMedia { get; } = $"""
