@@ -186,24 +186,7 @@ internal sealed class EvolutionApiWebhookProvider(IOptions<EvolutionApiOptions> 
         if (isRevoke)
         {
             var participant = isGroup ? Jid.Normalize(k.NonEmpty("participant")) : null;
-            return new InboxEvent
-            {
-                Kind = InboxEventKind.Status,
-                Provider = context.Provider,
-                Instance = context.Instance,
-                ExternalId = id,
-                DedupeKey = context.StatusKey(id, InboxMessageStatus.Deleted, "REVOKE", participant),
-                ProviderEventType = eventType,
-                ProviderInstanceId = instance,
-                ChatId = chatId,
-                IsGroup = isGroup,
-                SenderId = participant,
-                FromMe = fromMe,
-                OccurredAt = occurredAt ?? context.ReceivedAt,
-                Status = InboxMessageStatus.Deleted,
-                ProviderStatus = "REVOKE",
-                Raw = Payload.Raw(data),
-            };
+            return context.Status(id, eventType, instance, chatId, isGroup, fromMe, occurredAt, InboxMessageStatus.Deleted, "REVOKE", participant, Payload.Raw(data));
         }
 
         var content = BaileysMessage.Read(edited, null, null);
@@ -265,25 +248,9 @@ internal sealed class EvolutionApiWebhookProvider(IOptions<EvolutionApiOptions> 
             _ => InboxMessageStatus.Unknown,
         };
 
-        return new InboxEvent
-        {
-            Kind = InboxEventKind.Status,
-            Provider = context.Provider,
-            Instance = context.Instance,
-            ExternalId = id,
-            DedupeKey = context.StatusKey(id, status, providerStatus, participant),
-            ProviderEventType = eventType,
-            ProviderInstanceId = instance,
-            ChatId = chatId,
-            IsGroup = isGroup,
-            SenderId = participant,
-            FromMe = data.Bool("fromMe") ?? key?.Bool("fromMe") ?? false,
-            OccurredAt = context.ReceivedAt,
-            Status = status,
-            ProviderStatus = providerStatus,
-            StatusError = status == InboxMessageStatus.Failed ? new StatusError { Title = providerStatus } : null,
-            Raw = Payload.Raw(data),
-        };
+        var fromMe = data.Bool("fromMe") ?? key?.Bool("fromMe") ?? false;
+        return context.Status(id, eventType, instance, chatId, isGroup, fromMe, null, status, providerStatus, participant, Payload.Raw(data))
+            with { StatusError = status == InboxMessageStatus.Failed ? new StatusError { Title = providerStatus } : null };
     }
 
     // Only the known names are written into error messages, never the body's own value.

@@ -34,6 +34,31 @@ internal sealed class EventContext(WebhookRequest request, string provider, stri
         Raw = Payload.Raw(raw),
     };
 
+    /// <summary>
+    /// A status of a message: its dedupe key names the message, the status, the provider's status and the group participant
+    /// it concerns (also its <see cref="InboxEvent.SenderId"/>). <paramref name="raw"/> is the item's JSON as
+    /// <see cref="Payload.Raw"/> gives it (one string for the statuses of several ids).
+    /// </summary>
+    public InboxEvent Status(string messageId, string? eventType, string? providerInstanceId, string chatId, bool isGroup, bool fromMe, DateTimeOffset? occurredAt,
+        InboxMessageStatus status, string? providerStatus, string? participant, string? raw) => new()
+    {
+        Kind = InboxEventKind.Status,
+        Provider = Provider,
+        Instance = Instance,
+        ExternalId = messageId,
+        DedupeKey = StatusKey(messageId, status, providerStatus, participant),
+        ProviderEventType = eventType,
+        ProviderInstanceId = providerInstanceId,
+        ChatId = chatId,
+        IsGroup = isGroup,
+        SenderId = participant,
+        FromMe = fromMe,
+        OccurredAt = occurredAt ?? ReceivedAt,
+        Status = status,
+        ProviderStatus = providerStatus,
+        Raw = raw,
+    };
+
     public InboxEvent Connection(string externalId, string? eventType, string? providerInstanceId, DateTimeOffset? occurredAt, ConnectionInfo connection, JsonElement? raw) => new()
     {
         Kind = InboxEventKind.Connection,

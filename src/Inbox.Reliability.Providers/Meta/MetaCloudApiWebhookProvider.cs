@@ -207,25 +207,8 @@ internal sealed class MetaCloudApiWebhookProvider : WebhookProviderBase, IWebhoo
                 "deleted" => InboxMessageStatus.Deleted,
                 _ => InboxMessageStatus.Unknown,
             };
-            events.Add(new InboxEvent
-            {
-                Kind = InboxEventKind.Status,
-                Provider = context.Provider,
-                Instance = context.Instance,
-                ExternalId = id,
-                DedupeKey = context.StatusKey(id, normalized, providerStatus, participant),
-                ProviderEventType = "statuses",
-                ProviderInstanceId = phoneNumberId,
-                ChatId = recipient,
-                IsGroup = isGroup,
-                SenderId = participant,
-                FromMe = true,
-                OccurredAt = UnixTime.From(status.Long("timestamp")) ?? context.ReceivedAt,
-                Status = normalized,
-                ProviderStatus = providerStatus,
-                StatusError = ReadError(status, normalized, providerStatus),
-                Raw = Payload.Raw(status),
-            });
+            events.Add(context.Status(id, "statuses", phoneNumberId, recipient, isGroup, fromMe: true, UnixTime.From(status.Long("timestamp")), normalized, providerStatus,
+                participant, Payload.Raw(status)) with { StatusError = ReadError(status, normalized, providerStatus) });
         }
     }
 

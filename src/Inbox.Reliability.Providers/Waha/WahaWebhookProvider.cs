@@ -292,24 +292,9 @@ internal sealed class WahaWebhookProvider : WebhookProviderBase
         var isGroup = Jid.IsGroup(chatJid);
         var data = after?.Obj("_data");
         var revoker = after is { } a ? a.NonEmpty("participant") ?? (isGroup ? GroupAuthor(a, data) : null) : null;
-        return new InboxEvent
-        {
-            Kind = InboxEventKind.Status,
-            Provider = context.Provider,
-            Instance = context.Instance,
-            ExternalId = id,
-            DedupeKey = context.StatusKey(id, InboxMessageStatus.Deleted, "revoked", null),
-            ProviderEventType = eventType,
-            ProviderInstanceId = session,
-            ChatId = chatId,
-            IsGroup = isGroup,
-            SenderId = Jid.Normalize(revoker),
-            FromMe = fromMe,
-            OccurredAt = envelopeTime ?? (after is { } t ? Seconds(t) : null) ?? context.ReceivedAt,
-            Status = InboxMessageStatus.Deleted,
-            ProviderStatus = "revoked",
-            Raw = Payload.Raw(payload),
-        };
+        var occurredAt = envelopeTime ?? (after is { } t ? Seconds(t) : null);
+        return context.Status(id, eventType, session, chatId, isGroup, fromMe, occurredAt, InboxMessageStatus.Deleted, "revoked", null, Payload.Raw(payload))
+            with { SenderId = Jid.Normalize(revoker) };
     }
 
     private static InboxMessageType TypeOf(string? mimeType, string? hint)
@@ -380,24 +365,9 @@ internal sealed class WahaWebhookProvider : WebhookProviderBase
         if (ack is null && ackName is null) throw context.Error($"{EventName(eventType)} payload has no \"ack\".");
         var providerStatus = ack?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? ackName;
 
-        return new InboxEvent
+        return context.Status(id, eventType, session, chatId, isGroup, fromMe, envelopeTime, status, providerStatus, participant, Payload.Raw(payload)) with
         {
-            Kind = InboxEventKind.Status,
-            Provider = context.Provider,
-            Instance = context.Instance,
-            ExternalId = id,
-            DedupeKey = context.StatusKey(id, status, providerStatus, participant),
-            ProviderEventType = eventType,
-            ProviderInstanceId = session,
-            ChatId = chatId,
-            IsGroup = isGroup,
-            SenderId = participant,
-            FromMe = fromMe,
-            OccurredAt = envelopeTime ?? context.ReceivedAt,
-            Status = status,
-            ProviderStatus = providerStatus,
             StatusError = status == InboxMessageStatus.Failed ? new StatusError { Code = providerStatus, Title = ackName ?? "ERROR" } : null,
-            Raw = Payload.Raw(payload),
         };
     }
 

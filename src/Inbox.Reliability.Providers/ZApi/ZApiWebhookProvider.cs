@@ -134,24 +134,9 @@ internal sealed class ZApiWebhookProvider(IOptions<ZApiOptions> options) : Webho
         var raw = Payload.Raw(root);
         foreach (var id in ids)
         {
-            events.Add(new InboxEvent
+            events.Add(context.Status(id, type, instanceId, phone, isGroup, fromMe, occurredAt, status, providerStatus, participant, raw) with
             {
-                Kind = InboxEventKind.Status,
-                Provider = context.Provider,
-                Instance = context.Instance,
-                ExternalId = id,
-                DedupeKey = context.StatusKey(id, status, providerStatus, participant),
-                ProviderEventType = type,
-                ProviderInstanceId = instanceId,
-                ChatId = phone,
-                IsGroup = isGroup,
-                SenderId = participant,
-                FromMe = fromMe,
-                OccurredAt = occurredAt ?? context.ReceivedAt,
-                Status = status,
-                ProviderStatus = providerStatus,
                 StatusError = status == InboxMessageStatus.Failed ? new StatusError { Title = providerStatus, Message = string.IsNullOrEmpty(error) ? null : error } : null,
-                Raw = raw,
             });
         }
     }
@@ -177,23 +162,9 @@ internal sealed class ZApiWebhookProvider(IOptions<ZApiOptions> options) : Webho
         var error = root.Get("error") is { } e ? JsonRead.AsString(e) ?? (e.ValueKind == JsonValueKind.True ? "error" : null) : null;
         var errorCode = root.NonEmpty("errorCode");
         var status = string.IsNullOrEmpty(error) && errorCode is null ? InboxMessageStatus.Sent : InboxMessageStatus.Failed;
-        return new InboxEvent
+        return context.Status(id, type, instanceId, phone, Jid.IsGroup(phone), fromMe: true, occurredAt, status, type, null, Payload.Raw(root)) with
         {
-            Kind = InboxEventKind.Status,
-            Provider = context.Provider,
-            Instance = context.Instance,
-            ExternalId = id,
-            DedupeKey = context.StatusKey(id, status, type, null),
-            ProviderEventType = type,
-            ProviderInstanceId = instanceId,
-            ChatId = phone,
-            IsGroup = Jid.IsGroup(phone),
-            FromMe = true,
-            OccurredAt = occurredAt ?? context.ReceivedAt,
-            Status = status,
-            ProviderStatus = type,
             StatusError = status == InboxMessageStatus.Failed ? new StatusError { Code = errorCode, Title = type, Message = string.IsNullOrEmpty(error) ? null : error } : null,
-            Raw = Payload.Raw(root),
         };
     }
 
