@@ -92,8 +92,9 @@ internal sealed class WahaWebhookProvider : WebhookProviderBase
         var fromMe = payload.Bool("fromMe") ?? false;
         var from = payload.NonEmpty("from");
         var to = payload.NonEmpty("to");
-        var chatId = Jid.Normalize(fromMe ? to ?? from : from ?? to) ?? throw context.Error($"{name} payload has no \"from\".");
-        var isGroup = Jid.IsGroup(fromMe ? to ?? from : from ?? to);
+        var chatJid = ChatJid(from, to, fromMe);
+        var chatId = Jid.Normalize(chatJid) ?? throw context.Error($"{name} payload has no \"from\".");
+        var isGroup = Jid.IsGroup(chatJid);
         var data = payload.Obj("_data");
         var participant = payload.NonEmpty("participant") ?? (isGroup ? GroupAuthor(payload, data) : null);
         var sender = fromMe
@@ -287,7 +288,7 @@ internal sealed class WahaWebhookProvider : WebhookProviderBase
         var fromMe = message.Bool("fromMe") ?? false;
         var from = message.NonEmpty("from") ?? after?.NonEmpty("from");
         var to = message.NonEmpty("to") ?? after?.NonEmpty("to");
-        var chatJid = fromMe ? to ?? from : from ?? to;
+        var chatJid = ChatJid(from, to, fromMe);
         var chatId = Jid.Normalize(chatJid) ?? throw context.Error("message.revoked payload has no \"from\".");
         var isGroup = Jid.IsGroup(chatJid);
         var data = after?.Obj("_data");
@@ -331,13 +332,21 @@ internal sealed class WahaWebhookProvider : WebhookProviderBase
         return null;
     }
 
+    /// <summary>
+    /// The chat of a message, receipt or revoke: the group when <c>from</c> or <c>to</c> is one (GOWS sends a group's
+    /// messages and receipts with the group in <c>from</c> and the member in <c>to</c>, your own included); otherwise
+    /// <c>to</c> for your own messages (WEBJS puts you in <c>from</c>) and <c>from</c> for the others'.
+    /// </summary>
+    private static string? ChatJid(string? from, string? to, bool fromMe) =>
+        Jid.IsGroup(from) ? from : Jid.IsGroup(to) ? to : fromMe ? to ?? from : from ?? to;
+
     private static InboxEvent Ack(JsonElement payload, string eventType, string? session, DateTimeOffset? envelopeTime, EventContext context)
     {
         var id = payload.NonEmpty("id") ?? throw context.Error($"{EventName(eventType)} payload has no \"id\".");
         var fromMe = payload.Bool("fromMe") ?? false;
         var from = payload.NonEmpty("from");
         var to = payload.NonEmpty("to");
-        var chatJid = fromMe ? to ?? from : from ?? to;
+        var chatJid = ChatJid(from, to, fromMe);
         var chatId = Jid.Normalize(chatJid) ?? throw context.Error($"{EventName(eventType)} payload has no \"from\".");
         var isGroup = Jid.IsGroup(chatJid);
         var participant = isGroup ? Jid.Normalize(payload.NonEmpty("participant")) : null;
