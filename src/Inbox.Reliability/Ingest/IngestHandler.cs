@@ -14,17 +14,20 @@ using Microsoft.Extensions.Options;
 namespace Inbox.Reliability.Ingest;
 
 /// <summary>
-/// Turns raw webhooks into events: the provider's adapter parses them; events, their sequence numbers and their dispatch
-/// jobs are stored in one transaction per raw webhook. A payload no adapter understands is marked failed with the reason
-/// and kept (reprocessable); storage errors retry the job.
+/// Turns raw webhooks into events: the provider's adapter parses them; a webhook's events, their sequence numbers, their
+/// dispatch jobs and the webhook's new status are stored in one transaction (which a batch of webhooks shares). A payload
+/// no adapter understands is marked failed with the reason and kept (reprocessable); storage errors retry the job.
 /// </summary>
 /// <remarks>
 /// Arrival order and batches: in one process, one ingest job at a time works on an instance (<see cref="IngestGates"/>). It
 /// reads every webhook of the instance that is still captured, oldest first (up to <see cref="BatchSize"/> at a time), parses
-/// them and submits their saves in that order, until its own webhook is among them or behind them. The jobs of the webhooks
-/// it took along find theirs no longer captured and end at once. So a burst is parsed and stored in batches (one
-/// transaction holds many webhooks), and an instance's events reach dispatch in arrival order. Across hosts the storage
-/// keeps the order: a save of a webhook no longer captured (another host got there first) is a no-op.
+/// them and hands their saves to the storage in that order, until its own webhook is among them or behind them. The jobs of
+/// the webhooks it took along find theirs no longer captured and end at once. So a burst is parsed and stored in batches
+/// (one transaction holds many webhooks), and an instance's events reach dispatch in arrival order. Storages that implement
+/// <see cref="IOrderedEventSaves"/> get a batch as one request (at most <see cref="MaxRowsPerSave"/> rows), so a write that
+/// fails midway cannot let a later webhook's events commit before an earlier one's; a webhook whose events the storage
+/// refuses for their data is marked failed there and the others go on. Across hosts the storage keeps the order: a save
+/// of a webhook no longer captured (another host got there first) is a no-op.
 /// </remarks>
 internal sealed class IngestHandler(IInboxStore store, IEnumerable<IWebhookProvider> providers, QueueSignals signals, TimeProvider time, IOptions<InboxPipelineOptions> options, ILogger<IngestHandler> logger, IServiceProvider services, IngestGates gates)
     : IJobHandler
