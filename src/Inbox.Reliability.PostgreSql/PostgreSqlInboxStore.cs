@@ -431,9 +431,9 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IA
 
     private async Task<IngestOutcome> SaveOneAsync(SaveRequest save, CancellationToken cancellationToken)
     {
+        // Refused for its data, the webhook is also marked failed (with the reason); the caller still gets the error.
         var result = (await _saves.SubmitAsync([save], cancellationToken).ConfigureAwait(false))[0];
         if (result.Outcome is { } outcome) return outcome;
-        if (result.MarkedFailed) return new IngestOutcome([], []);
         ExceptionDispatchInfo.Throw(result.Error!);
         return null!;
     }
