@@ -269,20 +269,10 @@ public sealed class RealShapedTrafficTests(RealTrafficHost host) : IClassFixture
         Assert.All(seen.Values, s => Assert.Equal(phoneNumberId, s.Event.ProviderInstanceId));
         AssertMessage(seen[t.Key(c1)].Event, InboxMessageType.Text, Customer, Customer, "Ana Souza", isGroup: false, "Oi! Vocês têm o tênis azul no 42?");
         Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(T0), seen[t.Key(c1)].Event.OccurredAt);
-        AssertMessage(seen[t.Key(g1)].Event, InboxMessageType.Text, group, Member1, "Bruno Lima", isGroup: true, "Bom dia, equipe! O pedido 1234 já saiu?");
-        var groupReply = seen[t.Key(g2)].Event;
-        AssertMessage(groupReply, InboxMessageType.Text, group, Member2, "Carla Dias", isGroup: true, "Saiu sim, está na transportadora");
-        Assert.Equal(g1, groupReply.ReplyToId);
+        AssertGroupTalk(seen, t, group, (g1, g2, location, contacts), Shop, FormattedPhone, "Bom dia, equipe! O pedido 1234 já saiu?");
         var reaction = seen[t.Key(react)].Event;
         AssertMessage(reaction, InboxMessageType.Reaction, Customer, Customer, "Ana Souza", isGroup: false, text: null);
         Assert.Equal(new ReactionInfo("👍", out1), reaction.Reaction);
-        var place = seen[t.Key(location)].Event;
-        AssertMessage(place, InboxMessageType.Location, group, Member1, "Bruno Lima", isGroup: true, text: null);
-        Assert.Equal(new LocationInfo(-23.5614, -46.6559) { Name = "Loja Paulista", Address = "Av. Paulista, 1000 - São Paulo" }, place.Location);
-        var card = Assert.Single(seen[t.Key(contacts)].Event.Contacts);
-        AssertMessage(seen[t.Key(contacts)].Event, InboxMessageType.Contact, group, Member2, "Carla Dias", isGroup: true, text: null);
-        Assert.Equal("Diego Rocha", card.Name);
-        Assert.Equal(new ContactPhone("+55 11 98765-0004", "5511987650004"), Assert.Single(card.Phones));
         Assert.Equal(out1, seen[t.Key(reply)].Event.ReplyToId);
         Assert.Equal("Perfeito, obrigada!", seen[t.Key(reply)].Event.Text);
 
@@ -291,16 +281,8 @@ public sealed class RealShapedTrafficTests(RealTrafficHost host) : IClassFixture
         AssertMessage(imageEvent.Event, InboxMessageType.Image, Customer, Customer, "Ana Souza", isGroup: false, "É este aqui?");
         Assert.Equal("É este aqui?", imageEvent.Event.Caption);
         Assert.Equal((media.Image.Id, media.Image.Sha256Base64), (imageEvent.Event.Media!.MediaId, imageEvent.Event.Media.Sha256));
-        Assert.Equal("true", seen[t.Key(voice)].Event.Media!.Properties["voice"]);
-        Assert.Equal(InboxMessageType.Audio, seen[t.Key(voice)].Event.MessageType);
-        Assert.Equal((InboxMessageType.Video, "Olha o defeito"), (seen[t.Key(video)].Event.MessageType, seen[t.Key(video)].Event.Caption));
-        Assert.Equal((InboxMessageType.Document, "Segue a nota", "nota-fiscal-1234.pdf"), (seen[t.Key(document)].Event.MessageType, seen[t.Key(document)].Event.Caption, seen[t.Key(document)].Event.Media!.FileName));
-        Assert.Equal(InboxMessageType.Sticker, seen[t.Key(sticker)].Event.MessageType);
-        await t.AssertStoredAsync(imageEvent, media.Image);
-        await t.AssertStoredAsync(seen[t.Key(voice)], media.Voice);
-        await t.AssertStoredAsync(seen[t.Key(video)], media.Video);
-        await t.AssertStoredAsync(seen[t.Key(document)], media.Document);
-        await t.AssertStoredAsync(seen[t.Key(sticker)], media.Sticker);
+        var ids = new Dictionary<FakeMedia, string> { [media.Image] = image, [media.Voice] = voice, [media.Video] = video, [media.Document] = document, [media.Sticker] = sticker };
+        await AssertMediaAsync(seen, t, media, m => t.Key(ids[m]));
         Assert.All(media.All, m => Assert.Equal((1, 1), (m.InfoRequests, m.DownloadRequests)));
 
         // Statuses: one event per message id and status (per participant in the group), the failure with Meta's error.
@@ -450,28 +432,15 @@ public sealed class RealShapedTrafficTests(RealTrafficHost host) : IClassFixture
         var edited = seen[t.Key(c1, $"|edit:{ms + 32_000}")].Event;
         AssertMessage(edited, InboxMessageType.Text, Customer, Customer, "Ana Souza", isGroup: false, "Oi! Vocês têm o tênis azul no 43?");
         Assert.Equal((true, c1, DateTimeOffset.FromUnixTimeMilliseconds(ms + 32_000)), (edited.IsEdit, edited.ExternalId, edited.OccurredAt));
-        AssertMessage(seen[t.Key(g1)].Event, InboxMessageType.Text, group, Member1, "Bruno Lima", isGroup: true, "O pedido 1234 já saiu?");
-        AssertMessage(seen[t.Key(g2)].Event, InboxMessageType.Text, group, Member2, "Carla Dias", isGroup: true, "Saiu sim, está na transportadora");
-        Assert.Equal(g1, seen[t.Key(g2)].Event.ReplyToId);
+        AssertGroupTalk(seen, t, group, (g1, g2, location, contact), Shop with { Url = "https://maps.google.com/?q=-23.5614,-46.6559" },
+            new ContactPhone("5511987650004", "5511987650004"));
         AssertMessage(seen[t.Key(react)].Event, InboxMessageType.Reaction, Customer, Customer, "Ana Souza", isGroup: false, text: null);
         Assert.Equal(new ReactionInfo("❤️", out1), seen[t.Key(react)].Event.Reaction);
-        AssertMessage(seen[t.Key(location)].Event, InboxMessageType.Location, group, Member1, "Bruno Lima", isGroup: true, text: null);
-        Assert.Equal(
-            new LocationInfo(-23.5614, -46.6559) { Name = "Loja Paulista", Address = "Av. Paulista, 1000 - São Paulo", Url = "https://maps.google.com/?q=-23.5614,-46.6559" },
-            seen[t.Key(location)].Event.Location);
-        AssertMessage(seen[t.Key(contact)].Event, InboxMessageType.Contact, group, Member2, "Carla Dias", isGroup: true, text: null);
-        var card = Assert.Single(seen[t.Key(contact)].Event.Contacts);
-        Assert.Equal(("Diego Rocha", new ContactPhone("5511987650004", "5511987650004")), (card.Name, Assert.Single(card.Phones)));
 
         var imageEvent = seen[t.Key(media.Image.MessageId)];
         AssertMessage(imageEvent.Event, InboxMessageType.Image, Customer, Customer, "Ana Souza", isGroup: false, "É este aqui?");
         Assert.Equal(Url(media.Image), imageEvent.Event.Media!.Url);
-        Assert.Equal((InboxMessageType.Audio, "true"), (seen[t.Key(media.Voice.MessageId)].Event.MessageType, seen[t.Key(media.Voice.MessageId)].Event.Media!.Properties["voice"]));
-        Assert.Equal((InboxMessageType.Video, "Olha o defeito"), (seen[t.Key(media.Video.MessageId)].Event.MessageType, seen[t.Key(media.Video.MessageId)].Event.Caption));
-        var documentEvent = seen[t.Key(media.Document.MessageId)].Event;
-        Assert.Equal((InboxMessageType.Document, "Segue a nota", "nota-fiscal-1234.pdf"), (documentEvent.MessageType, documentEvent.Caption, documentEvent.Media!.FileName));
-        Assert.Equal(InboxMessageType.Sticker, seen[t.Key(media.Sticker.MessageId)].Event.MessageType);
-        foreach (var m in media.All) await t.AssertStoredAsync(seen[t.Key(m.MessageId)], m);
+        await AssertMediaAsync(seen, t, media, m => t.Key(m.MessageId));
         Assert.All(media.All, m => Assert.Equal(1, m.DownloadRequests));
 
         foreach (var id in new[] { out1, out2, out3 })
@@ -656,26 +625,14 @@ public sealed class RealShapedTrafficTests(RealTrafficHost host) : IClassFixture
         var edited = seen[t.Key(c1, $"|edit:{editMs}")].Event;
         Assert.Equal((InboxEventKind.Message, true, c1, "Oi! Vocês têm o tênis azul no 43?", Customer, Customer), (edited.Kind, edited.IsEdit, edited.ExternalId, edited.Text, edited.ChatId, edited.SenderId));
         Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(editMs), edited.OccurredAt);
-        AssertMessage(seen[t.Key(g1)].Event, InboxMessageType.Text, groupJid, Member1, "Bruno Lima", isGroup: true, "O pedido 1234 já saiu?");
-        AssertMessage(seen[t.Key(g2)].Event, InboxMessageType.Text, groupJid, Member2, "Carla Dias", isGroup: true, "Saiu sim, está na transportadora");
-        Assert.Equal(g1, seen[t.Key(g2)].Event.ReplyToId);
+        AssertGroupTalk(seen, t, groupJid, (g1, g2, location, contact), Shop, FormattedPhone);
         AssertMessage(seen[t.Key(react)].Event, InboxMessageType.Reaction, Customer, Customer, "Ana Souza", isGroup: false, text: null);
         Assert.Equal(new ReactionInfo("❤️", out1), seen[t.Key(react)].Event.Reaction);
-        AssertMessage(seen[t.Key(location)].Event, InboxMessageType.Location, groupJid, Member1, "Bruno Lima", isGroup: true, text: null);
-        Assert.Equal(new LocationInfo(-23.5614, -46.6559) { Name = "Loja Paulista", Address = "Av. Paulista, 1000 - São Paulo" }, seen[t.Key(location)].Event.Location);
-        AssertMessage(seen[t.Key(contact)].Event, InboxMessageType.Contact, groupJid, Member2, "Carla Dias", isGroup: true, text: null);
-        var card = Assert.Single(seen[t.Key(contact)].Event.Contacts);
-        Assert.Equal(("Diego Rocha", new ContactPhone("+55 11 98765-0004", "5511987650004")), (card.Name, Assert.Single(card.Phones)));
 
         var imageEvent = seen[t.Key(media.Image.MessageId)].Event;
         AssertMessage(imageEvent, InboxMessageType.Image, Customer, Customer, "Ana Souza", isGroup: false, "É este aqui?");
         Assert.Equal((media.Image.Sha256Base64, media.Image.Size), (imageEvent.Media!.Sha256, imageEvent.Media.FileSize));
-        Assert.Equal((InboxMessageType.Audio, "true"), (seen[t.Key(media.Voice.MessageId)].Event.MessageType, seen[t.Key(media.Voice.MessageId)].Event.Media!.Properties["voice"]));
-        Assert.Equal((InboxMessageType.Video, "Olha o defeito"), (seen[t.Key(media.Video.MessageId)].Event.MessageType, seen[t.Key(media.Video.MessageId)].Event.Caption));
-        var documentEvent = seen[t.Key(media.Document.MessageId)].Event;
-        Assert.Equal((InboxMessageType.Document, "Segue a nota", "nota-fiscal-1234.pdf"), (documentEvent.MessageType, documentEvent.Caption, documentEvent.Media!.FileName));
-        Assert.Equal(InboxMessageType.Sticker, seen[t.Key(media.Sticker.MessageId)].Event.MessageType);
-        foreach (var m in media.All) await t.AssertStoredAsync(seen[t.Key(m.MessageId)], m);
+        await AssertMediaAsync(seen, t, media, m => t.Key(m.MessageId));
         Assert.All(media.All, m => Assert.Equal(1, m.DownloadRequests));
 
         // The S3 copies were fetched as they are; the others asked Evolution under its own instance name, with the API key.
@@ -864,28 +821,18 @@ public sealed class RealShapedTrafficTests(RealTrafficHost host) : IClassFixture
         var edited = seen[t.Key(c1, $"|edit:{editAction}")].Event;
         AssertMessage(edited, InboxMessageType.Text, Customer, Customer, "Ana Souza", isGroup: false, "Oi! Vocês têm o tênis azul no 43?");
         Assert.Equal((true, c1), (edited.IsEdit, edited.ExternalId));
-        AssertMessage(seen[t.Key(g1)].Event, InboxMessageType.Text, groupJid, Member1, "Bruno Lima", isGroup: true, "O pedido 1234 já saiu?");
-        AssertMessage(seen[t.Key(g2)].Event, InboxMessageType.Text, groupJid, Member2, "Carla Dias", isGroup: true, "Saiu sim, está na transportadora");
-        Assert.Equal(g1, seen[t.Key(g2)].Event.ReplyToId);
+        AssertGroupTalk(seen, t, groupJid, (g1, g2, location, contact), Shop, FormattedPhone);
         var reaction = seen[t.Key(react)].Event;
         Assert.Equal((InboxEventKind.Message, InboxMessageType.Reaction, Customer, Customer, false), (reaction.Kind, reaction.MessageType, reaction.ChatId, reaction.SenderId, reaction.FromMe));
         Assert.Equal(new ReactionInfo("❤️", out1), reaction.Reaction);
         Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(T0 + 30), reaction.OccurredAt);
-        AssertMessage(seen[t.Key(location)].Event, InboxMessageType.Location, groupJid, Member1, "Bruno Lima", isGroup: true, text: null);
-        Assert.Equal(new LocationInfo(-23.5614, -46.6559) { Name = "Loja Paulista", Address = "Av. Paulista, 1000 - São Paulo" }, seen[t.Key(location)].Event.Location);
-        AssertMessage(seen[t.Key(contact)].Event, InboxMessageType.Contact, groupJid, Member2, "Carla Dias", isGroup: true, text: null);
-        var contactCard = Assert.Single(seen[t.Key(contact)].Event.Contacts);
-        Assert.Equal(("Diego Rocha", new ContactPhone("+55 11 98765-0004", "5511987650004")), (contactCard.Name, Assert.Single(contactCard.Phones)));
 
         var imageEvent = seen[t.Key(InChat(media.Image.MessageId))].Event;
         AssertMessage(imageEvent, InboxMessageType.Image, Customer, Customer, "Ana Souza", isGroup: false, "É este aqui?");
         Assert.Equal("É este aqui?", imageEvent.Caption);
         AssertMessage(seen[t.Key(InChat(media.Voice.MessageId))].Event, InboxMessageType.Audio, Customer, Customer, "Ana Souza", isGroup: false, text: null);
-        Assert.Equal((InboxMessageType.Video, "Olha o defeito"), (seen[t.Key(InChat(media.Video.MessageId))].Event.MessageType, seen[t.Key(InChat(media.Video.MessageId))].Event.Caption));
-        var documentEvent = seen[t.Key(InChat(media.Document.MessageId))].Event;
-        Assert.Equal((InboxMessageType.Document, "Segue a nota", "nota-fiscal-1234.pdf"), (documentEvent.MessageType, documentEvent.Caption, documentEvent.Media!.FileName));
         AssertMessage(seen[t.Key(InChat(media.Sticker.MessageId))].Event, InboxMessageType.Sticker, Customer, Customer, "Ana Souza", isGroup: false, text: null);
-        foreach (var m in media.All) await t.AssertStoredAsync(seen[t.Key(InChat(m.MessageId))], m);
+        await AssertMediaAsync(seen, t, media, m => t.Key(InChat(m.MessageId)), voiceFlagged: false);
         Assert.All(media.All, m => Assert.Equal(1, m.DownloadRequests));
 
         // The files were fetched from the configured base URL, never from WAHA's reported localhost, with the API key.
@@ -1016,28 +963,16 @@ public sealed class RealShapedTrafficTests(RealTrafficHost host) : IClassFixture
         Assert.All(seen.Values, s => Assert.Equal(instanceId, s.Event.ProviderInstanceId));
         AssertMessage(seen[t.Key(c1)].Event, InboxMessageType.Text, Customer, Customer, "Ana Souza", isGroup: false, "Oi! Vocês têm o tênis azul no 42?");
         Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(T0 + 5), seen[t.Key(c1)].Event.OccurredAt);
-        AssertMessage(seen[t.Key(g1)].Event, InboxMessageType.Text, groupJid, Member1, "Bruno Lima", isGroup: true, "O pedido 1234 já saiu?");
-        AssertMessage(seen[t.Key(g2)].Event, InboxMessageType.Text, groupJid, Member2, "Carla Dias", isGroup: true, "Saiu sim, está na transportadora");
-        Assert.Equal(g1, seen[t.Key(g2)].Event.ReplyToId);
+        AssertGroupTalk(seen, t, groupJid, (g1, g2, location, contact), Shop, FormattedPhone);
         AssertMessage(seen[t.Key(react)].Event, InboxMessageType.Reaction, Customer, Customer, "Ana Souza", isGroup: false, text: null);
         Assert.Equal(new ReactionInfo("❤️", out1), seen[t.Key(react)].Event.Reaction);
-        AssertMessage(seen[t.Key(location)].Event, InboxMessageType.Location, groupJid, Member1, "Bruno Lima", isGroup: true, text: null);
-        Assert.Equal(new LocationInfo(-23.5614, -46.6559) { Name = "Loja Paulista", Address = "Av. Paulista, 1000 - São Paulo" }, seen[t.Key(location)].Event.Location);
-        AssertMessage(seen[t.Key(contact)].Event, InboxMessageType.Contact, groupJid, Member2, "Carla Dias", isGroup: true, text: null);
-        var card = Assert.Single(seen[t.Key(contact)].Event.Contacts);
-        Assert.Equal(("Diego Rocha", new ContactPhone("+55 11 98765-0004", "5511987650004")), (card.Name, Assert.Single(card.Phones)));
         var own = seen[t.Key(sentByApi)].Event;
         Assert.Equal((InboxEventKind.Message, "webhookDelivery", true, Customer, Owner, "Olá Ana, seu pedido chega amanhã."), (own.Kind, own.ProviderEventType, own.FromMe, own.ChatId, own.SenderId, own.Text));
 
         var imageEvent = seen[t.Key(media.Image.MessageId)].Event;
         AssertMessage(imageEvent, InboxMessageType.Image, Customer, Customer, "Ana Souza", isGroup: false, "É este aqui?");
         Assert.Equal((media.Image.MessageId, media.Image.Sha256Base64, media.Image.Size), (imageEvent.Media!.MediaId, imageEvent.Media.Sha256, imageEvent.Media.FileSize));
-        Assert.Equal((InboxMessageType.Audio, "true"), (seen[t.Key(media.Voice.MessageId)].Event.MessageType, seen[t.Key(media.Voice.MessageId)].Event.Media!.Properties["voice"]));
-        Assert.Equal((InboxMessageType.Video, "Olha o defeito"), (seen[t.Key(media.Video.MessageId)].Event.MessageType, seen[t.Key(media.Video.MessageId)].Event.Caption));
-        var documentEvent = seen[t.Key(media.Document.MessageId)].Event;
-        Assert.Equal((InboxMessageType.Document, "Segue a nota", "nota-fiscal-1234.pdf"), (documentEvent.MessageType, documentEvent.Caption, documentEvent.Media!.FileName));
-        Assert.Equal(InboxMessageType.Sticker, seen[t.Key(media.Sticker.MessageId)].Event.MessageType);
-        foreach (var m in media.All) await t.AssertStoredAsync(seen[t.Key(m.MessageId)], m);
+        await AssertMediaAsync(seen, t, media, m => t.Key(m.MessageId));
         Assert.All(media.All, m => Assert.Equal((1, 1), (m.InfoRequests, m.DownloadRequests)));
 
         // Each file was asked for with W-API's instance id, the bearer, and the chat's phone.
@@ -1202,6 +1137,47 @@ public sealed class RealShapedTrafficTests(RealTrafficHost host) : IClassFixture
             magic.CopyTo(bytes, 0);
             return bytes;
         }
+    }
+
+    /// <summary>The shop's location as every test shares it in the group.</summary>
+    private static readonly LocationInfo Shop = new(-23.5614, -46.6559) { Name = "Loja Paulista", Address = "Av. Paulista, 1000 - São Paulo" };
+
+    /// <summary>The shared contact's phone, as the providers that send a formatted number give it.</summary>
+    private static readonly ContactPhone FormattedPhone = new("+55 11 98765-0004", "5511987650004");
+
+    /// <summary>
+    /// The group part of the conversation every test posts: a member's question and another member's reply to it, a
+    /// location from the first member and a contact card from the second.
+    /// </summary>
+    private static void AssertGroupTalk(IReadOnlyDictionary<string, InboxEventContext> seen, Traffic t, string group,
+        (string Question, string Reply, string Location, string Contact) ids, LocationInfo location, ContactPhone phone, string question = "O pedido 1234 já saiu?")
+    {
+        AssertMessage(seen[t.Key(ids.Question)].Event, InboxMessageType.Text, group, Member1, "Bruno Lima", isGroup: true, question);
+        AssertMessage(seen[t.Key(ids.Reply)].Event, InboxMessageType.Text, group, Member2, "Carla Dias", isGroup: true, "Saiu sim, está na transportadora");
+        Assert.Equal(ids.Question, seen[t.Key(ids.Reply)].Event.ReplyToId);
+        AssertMessage(seen[t.Key(ids.Location)].Event, InboxMessageType.Location, group, Member1, "Bruno Lima", isGroup: true, text: null);
+        Assert.Equal(location, seen[t.Key(ids.Location)].Event.Location);
+        AssertMessage(seen[t.Key(ids.Contact)].Event, InboxMessageType.Contact, group, Member2, "Carla Dias", isGroup: true, text: null);
+        var card = Assert.Single(seen[t.Key(ids.Contact)].Event.Contacts);
+        Assert.Equal(("Diego Rocha", phone), (card.Name, Assert.Single(card.Phones)));
+    }
+
+    /// <summary>
+    /// The media every test posts in the 1:1 chat beyond its photo: the voice note (flagged as one where the provider says
+    /// so), the video and the document with their captions and file name, the sticker; then all five files stored with the
+    /// bytes the fake provider served. <paramref name="key"/> gives a file's event key.
+    /// </summary>
+    private static async Task AssertMediaAsync(IReadOnlyDictionary<string, InboxEventContext> seen, Traffic t, MediaSet media, Func<FakeMedia, string> key, bool voiceFlagged = true)
+    {
+        var voice = seen[key(media.Voice)].Event;
+        Assert.Equal(InboxMessageType.Audio, voice.MessageType);
+        if (voiceFlagged) Assert.Equal("true", voice.Media!.Properties["voice"]);
+        var video = seen[key(media.Video)].Event;
+        Assert.Equal((InboxMessageType.Video, "Olha o defeito"), (video.MessageType, video.Caption));
+        var document = seen[key(media.Document)].Event;
+        Assert.Equal((InboxMessageType.Document, "Segue a nota", "nota-fiscal-1234.pdf"), (document.MessageType, document.Caption, document.Media!.FileName));
+        Assert.Equal(InboxMessageType.Sticker, seen[key(media.Sticker)].Event.MessageType);
+        foreach (var m in media.All) await t.AssertStoredAsync(seen[key(m)], m);
     }
 
     private static void AssertMessage(InboxEvent e, InboxMessageType type, string chat, string sender, string senderName, bool isGroup, string? text)
