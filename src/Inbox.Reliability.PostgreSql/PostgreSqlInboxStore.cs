@@ -73,7 +73,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IA
     private readonly PostgreSqlJobStore _jobs;
     private readonly InboxSql _sql;
     private readonly GroupCommit<CaptureRequest, CaptureOutcome>[] _captures;
-    private readonly GroupCommit<SaveRequest[], EventSaveResult[]> _saves;
+    private readonly GroupCommit<EventSave[], EventSaveResult[]> _saves;
     private readonly GroupCommit<DispatchMark, bool> _marks;
     private readonly GroupCommit<PendingRead, List<StoredInboxEvent>>[] _pendingReads;
     private int _nextCaptureWriter;
@@ -86,7 +86,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IA
         _captures = Enumerable.Range(0, CaptureWriters)
             .Select(_ => new GroupCommit<CaptureRequest, CaptureOutcome>(WriteCapturesAsync, static r => 1 + (r.Webhook.Body.Length / CaptureBodyUnit), MaxCaptureUnits))
             .ToArray();
-        _saves = new GroupCommit<SaveRequest[], EventSaveResult[]>(WriteSaveUnitsAsync, static u => u.Sum(r => 1 + r.Events.Count), MaxSaveRows);
+        _saves = new GroupCommit<EventSave[], EventSaveResult[]>(WriteSaveUnitsAsync, static u => u.Sum(r => 1 + r.Events.Count), MaxSaveRows);
         _marks = new GroupCommit<DispatchMark, bool>(WriteMarksAsync, static _ => 1, MaxMarkRows);
         _pendingReads = Enumerable.Range(0, PendingReaders)
             .Select(_ => new GroupCommit<PendingRead, List<StoredInboxEvent>>(ReadPendingAsync, static _ => 1, MaxPendingReads))
@@ -426,10 +426,10 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IA
     {
         ArgumentNullException.ThrowIfNull(events);
         ArgumentNullException.ThrowIfNull(followUp);
-        return SaveOneAsync(new SaveRequest(rawWebhookId, events, followUp), cancellationToken);
+        return SaveOneAsync(new EventSave(rawWebhookId, events, followUp), cancellationToken);
     }
 
-    private async Task<IngestOutcome> SaveOneAsync(SaveRequest save, CancellationToken cancellationToken)
+    private async Task<IngestOutcome> SaveOneAsync(EventSave save, CancellationToken cancellationToken)
     {
         // Refused for its data, the webhook is also marked failed (with the reason); the caller still gets the error.
         var result = (await _saves.SubmitAsync([save], cancellationToken).ConfigureAwait(false))[0];
@@ -442,7 +442,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IA
     {
         ArgumentNullException.ThrowIfNull(saves);
         if (saves.Count == 0) return [];
-        return await _saves.SubmitAsync(saves.Select(s => new SaveRequest(s.RawWebhookId, s.Events, s.FollowUp)).ToArray(), cancellationToken).ConfigureAwait(false);
+        return await _saves.SubmitAsync(saves.ToArray(), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -452,7 +452,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IA
     /// own data (<see cref="RefusedForItsData"/>) is marked failed and the next one goes on; any other failure keeps the
     /// saves after it from being written (they report that error), so none of them commits ahead of an earlier one.
     /// </summary>
-    private async Task<EventSaveResult[][]> WriteSaveUnitsAsync(IReadOnlyList<SaveRequest[]> units, CancellationToken cancellationToken)
+    private async Task<EventSaveResult[][]> WriteSaveUnitsAsync(IReadOnlyList<EventSave[]> units, CancellationToken cancellationToken)
     {
         var all = units.Count == 1 ? units[0] : units.SelectMany(u => u).ToArray();
         IngestOutcome[] outcomes;
@@ -476,7 +476,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IA
         return results;
     }
 
-    private async Task<EventSaveResult[]> WriteOneByOneAsync(SaveRequest[] unit, PostgresException refused, CancellationToken cancellationToken)
+    private async Task<EventSaveResult[]> WriteOneByOneAsync(EventSave[] unit, PostgresException refused, CancellationToken cancellationToken)
     {
         var results = new EventSaveResult[unit.Length];
         for (var i = 0; i < unit.Length; i++)
@@ -493,7 +493,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IA
                 var reason = $"The database refused this webhook's events ({ex.SqlState}: {ex.MessageText}).";
                 try
                 {
-                    await MarkRawWebhookFailedAsync(unit[i].RawId, reason, cancellationToken).ConfigureAwait(false);
+                    await MarkRawWebhookFailedAsync(unit[i].RawWebhookId, reason, cancellationToken).ConfigureAwait(false);
                     results[i] = new EventSaveResult(null, ex, MarkedFailed: true);
                     continue;
                 }
@@ -522,7 +522,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IA
     /// </summary>
     internal static bool RefusedForItsData(PostgresException ex) => ex.SqlState.Length == 5 && ex.SqlState[..2] is "22" or "23" or "54";
 
-    private async Task<IngestOutcome[]> WriteSavesAsync(IReadOnlyList<SaveRequest> group, CancellationToken cancellationToken)
+    private async Task<IngestOutcome[]> WriteSavesAsync(IReadOnlyList<EventSave> group, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -552,13 +552,13 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IA
     /// status together); the raw webhooks are still captured and their ingest jobs still pending or leased, so they are
     /// ingested again.
     /// </remarks>
-    private async Task<IngestOutcome[]> SaveGroupAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<SaveRequest> group, CancellationToken cancellationToken)
+    private async Task<IngestOutcome[]> SaveGroupAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<EventSave> group, CancellationToken cancellationToken)
     {
         var now = Microseconds(_jobs.Now);
 
         // A raw webhook named twice in one group (two ingest jobs got to it): the first save stores it, the second is a no-op.
         var firstOf = new Dictionary<long, int>();
-        for (var g = 0; g < group.Count; g++) firstOf.TryAdd(group[g].RawId, g);
+        for (var g = 0; g < group.Count; g++) firstOf.TryAdd(group[g].RawWebhookId, g);
         var rawIds = firstOf.Keys.Order().ToArray();
         var eventCounts = rawIds.Select(id => group[firstOf[id]].Events.Count).ToArray();
         var keys = group.SelectMany(r => r.Events).Select(e => Clean(e.DedupeKey)).Distinct(StringComparer.Ordinal).ToArray();
@@ -608,7 +608,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IA
         for (var g = 0; g < group.Count; g++)
         {
             var request = group[g];
-            if (firstOf[request.RawId] != g || !raws.TryGetValue(request.RawId, out var raw) || raw.Status != (int)RawWebhookStatus.Captured) continue;
+            if (firstOf[request.RawWebhookId] != g || !raws.TryGetValue(request.RawWebhookId, out var raw) || raw.Status != (int)RawWebhookStatus.Captured) continue;
 
             // Captured again (reprocessed) after its instance was chosen for locking: its new ingest job stores it.
             if (!instances.TryGetValue((raw.Provider, raw.Instance), out var instance)) continue;
@@ -655,7 +655,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IA
                 if (next.Drain is { } drain && CleanJob(drain) is var clean) drains.TryAdd((clean.Queue, clean.Key ?? "", clean.Payload), clean);
                 row.MediaPending = next.MediaPending;
                 var media = next.MediaPending ? new EventMedia(MediaStatus.Pending, MimeType: row.Event.Media?.MimeType) : EventMedia.None;
-                stored.Add(new StoredInboxEvent(row.Id, row.Seq, group[g].RawId, row.Event, EventDispatchStatus.Pending) { CreatedAt = now, Media = media });
+                stored.Add(new StoredInboxEvent(row.Id, row.Seq, group[g].RawWebhookId, row.Event, EventDispatchStatus.Pending) { CreatedAt = now, Media = media });
             }
 
             outcomes[g] = new IngestOutcome(stored, plan.Duplicates);
@@ -666,7 +666,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IA
         //    locked so no worker starts it before this commit: it delivers the new events too). Other follow-ups (media
         //    downloads) go through the job store's insert after it.
         var touched = instances.Where(i => i.Value.Touched).ToList();
-        var rawDone = plans.Select((plan, g) => (Plan: plan, Id: group[g].RawId)).Where(p => p.Plan is not null).ToList();
+        var rawDone = plans.Select((plan, g) => (Plan: plan, Id: group[g].RawWebhookId)).Where(p => p.Plan is not null).ToList();
         await using (var batch = new NpgsqlBatch(connection, transaction))
         {
             if (rows.Count > 0) batch.BatchCommands.Add(InsertEvents(group, plans, rows, now));
@@ -709,7 +709,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IA
         }
     }
 
-    private NpgsqlBatchCommand InsertEvents(IReadOnlyList<SaveRequest> group, Plan?[] plans, List<EventRow> rows, DateTimeOffset now)
+    private NpgsqlBatchCommand InsertEvents(IReadOnlyList<EventSave> group, Plan?[] plans, List<EventRow> rows, DateTimeOffset now)
     {
         var n = rows.Count;
         var ids = new long[n];
@@ -748,7 +748,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IA
             messageTypes[r] = (int)e.MessageType;
             statuses[r] = e.Status is { } status ? (int)status : null;
             bodies[r] = InboxEventSerializer.Serialize(e);
-            rawIds[r] = group[row.Group].RawId;
+            rawIds[r] = group[row.Group].RawWebhookId;
             mimes[r] = Clean(e.Media?.MimeType);
             mediaStatuses[r] = row.MediaPending ? (int)MediaStatus.Pending : (int)MediaStatus.None;
         }
@@ -969,8 +969,6 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IA
     private sealed record CaptureRequest(RawWebhook Webhook, NewJob IngestJob, BodyKey Key);
 
     private sealed record PendingRead(string Provider, string Instance, string Chat, int Limit);
-
-    private sealed record SaveRequest(long RawId, IReadOnlyList<InboxEvent> Events, Func<long, InboxEvent, EventFollowUp> FollowUp);
 
     private sealed record DispatchMark(long Id, EventDispatchStatus Status, string? Error);
 
