@@ -37,6 +37,35 @@ public abstract class JobEngineConformanceTests : IAsyncLifetime
     private static Task Forever(CancellationToken token) => new TaskCompletionSource().Task.WaitAsync(token);
 
     [Fact]
+    public async Task An_enqueue_only_host_claims_nothing_and_a_processing_host_runs_its_jobs_once()
+    {
+        var runs = new ConcurrentBag<(string Payload, int Attempt)>();
+        Task Record(JobContext job, CancellationToken token)
+        {
+            runs.Add((job.Payload, job.Attempt));
+            return Task.CompletedTask;
+        }
+
+        // The web tier: ProcessJobs = false. Its queue workers end at startup without claiming (so the jobs it enqueues
+        // stay pending for as long as it runs), and it does not listen for wake-ups.
+        var web = await Start(Record, global: o => { o.ProcessJobs = false; o.WorkerName = "web"; });
+        var workers = web.Host.Services.GetServices<IHostedService>().OfType<BackgroundService>().Where(s => s.GetType().Name is "QueueWorker" or "WakeupListener").ToList();
+        Assert.Equal(2, workers.Count);
+        await Eventually.TrueAsync(() => workers.All(w => w.ExecuteTask is { IsCompleted: true }), "the enqueue-only host's workers to end");
+        var ids = new List<long>();
+        for (var i = 0; i < 12; i++) ids.Add((await web.Enqueue($"job-{i}", key: i % 3 == 0 ? "k" : null)).Id);
+        foreach (var id in ids) Assert.Equal((JobStatus.Pending, 0), ((await web.Job(id)).Status, (await web.Job(id)).Attempts));
+        Assert.Empty(runs);
+        await web.StopAsync();
+
+        // A processing host on the same storage runs each of them once, on its first attempt.
+        var worker = await Start(Record, global: o => o.WorkerName = "worker");
+        foreach (var id in ids) await worker.WaitForStatus(id, JobStatus.Completed);
+        Assert.Equal(Enumerable.Range(0, 12).Select(i => ($"job-{i}", 1)).OrderBy(r => r.Item1), runs.OrderBy(r => r.Payload));
+        foreach (var id in ids) Assert.Equal("worker", Assert.Single(await worker.Queue.GetAttemptsAsync(id)).Worker);
+    }
+
+    [Fact]
     public async Task The_handler_gets_the_job_and_completing_completes_it()
     {
         var seen = new TaskCompletionSource<JobContext>(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -29,6 +29,8 @@ public static class InboxEventIds
     public const int Migrated = 1011;
     /// <summary>An outcome could not be recorded.</summary>
     public const int OutcomeNotRecorded = 1012;
+    /// <summary>This process runs no job workers (<see cref="InboxReliabilityOptions.ProcessJobs"/> is false).</summary>
+    public const int JobsNotProcessed = 1013;
 }
 
 internal static partial class Log
@@ -68,4 +70,7 @@ internal static partial class Log
 
     [LoggerMessage(InboxEventIds.OutcomeNotRecorded, LogLevel.Error, "The outcome {Outcome} of job {JobId} of queue {Queue} could not be recorded; the job will run again after its lease expires")]
     public static partial void OutcomeNotRecorded(ILogger logger, Storage.JobOutcomeKind outcome, long jobId, string queue, Exception exception);
+
+    [LoggerMessage(InboxEventIds.JobsNotProcessed, LogLevel.Information, "This process runs no job workers (ProcessJobs = false): it enqueues jobs, and hosts sharing its storage with ProcessJobs = true process them")]
+    public static partial void JobsNotProcessed(ILogger logger);
 }

@@ -12,6 +12,14 @@ public sealed class InboxReliabilityOptions
     /// <summary>Apply storage migrations at startup. Default true; turn off when migrations are applied by a deploy step.</summary>
     public bool RunMigrations { get; set; } = true;
 
+    /// <summary>
+    /// Run this process's job workers. Default true. False makes it an enqueue-only host (a web tier): it captures webhooks
+    /// and enqueues jobs (ingest, dispatch, media, the host's own queues) but claims none; the hosts sharing its database
+    /// with this left true process them. Meant for PostgreSQL, where many hosts share one database. Migrations, the lease
+    /// reaper and retention still run here.
+    /// </summary>
+    public bool ProcessJobs { get; set; } = true;
+
     /// <summary>The default attempts for jobs of queues with no handler registered in this process. Default 10.</summary>
     public int DefaultMaxAttempts { get; set; } = 10;
 

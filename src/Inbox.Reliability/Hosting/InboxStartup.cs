@@ -30,6 +30,7 @@ internal sealed class InboxStartup(IServiceProvider services, StartupGate gate, 
             var reaped = await store.ReapExpiredLeasesAsync(cancellationToken).ConfigureAwait(false);
             if (reaped > 0) Log.LeasesReaped(logger, reaped);
             Log.StorageReady(logger, services.GetRequiredService<InboxStorageRegistration>().Name);
+            if (!options.ProcessJobs) Log.JobsNotProcessed(logger);
             gate.Open();
         }
         catch (Exception ex)

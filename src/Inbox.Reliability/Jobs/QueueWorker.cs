@@ -84,6 +84,7 @@ internal sealed class QueueWorker : BackgroundService
             return;
         }
 
+        if (!_global.ProcessJobs) return; // an enqueue-only host: other hosts claim this queue's jobs
         _stopping = stoppingToken;
         using var heartbeatStop = new CancellationTokenSource();
         var heartbeats = RunHeartbeatsAsync(heartbeatStop.Token);
