@@ -42,7 +42,7 @@ namespace Inbox.Reliability.PostgreSql;
 /// <see cref="InboxEventSerializer"/> writes it.
 /// </para>
 /// </remarks>
-internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IAsyncDisposable
+internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, ICapturedBatchReads, IAsyncDisposable
 {
     /// <summary>A capture group holds at most this many units: one per webhook plus one per 16 KB of body.</summary>
     private const int MaxCaptureUnits = 1000;
@@ -324,6 +324,15 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IA
             await using var command = new NpgsqlCommand(_sql.GetCaptured, connection);
             command.Parameters.Add(Text(provider));
             command.Parameters.Add(Text(instance));
+            command.Parameters.Add(Integer(Math.Max(1, limit)));
+            return await ReadRawListAsync(command, withBody: true, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<StoredRawWebhook>> GetCapturedBatchOfAsync(long rawWebhookId, int limit, CancellationToken cancellationToken = default) =>
+        _jobs.WithConnectionAsync(async connection =>
+        {
+            await using var command = new NpgsqlCommand(_sql.GetCapturedBatchOf, connection);
+            command.Parameters.Add(Bigint(rawWebhookId));
             command.Parameters.Add(Integer(Math.Max(1, limit)));
             return await ReadRawListAsync(command, withBody: true, cancellationToken).ConfigureAwait(false);
         }, cancellationToken);
@@ -1054,6 +1063,13 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IA
         public string GetRaw { get; } = $"SELECT {RawColumns}, body FROM {schema}.raw_webhooks WHERE id = $1";
 
         public string GetCaptured { get; } = $"SELECT {RawColumns}, body FROM {schema}.raw_webhooks WHERE status = 0 AND provider = $1 AND instance = $2 ORDER BY id LIMIT $3";
+
+        /// <summary>The captured webhooks of raw webhook $1's instance, when $1 itself is still captured (ingest's first read).</summary>
+        public string GetCapturedBatchOf { get; } = $"""
+            SELECT {RawColumns}, body FROM {schema}.raw_webhooks
+            WHERE status = 0 AND (provider, instance) = (SELECT o.provider, o.instance FROM {schema}.raw_webhooks o WHERE o.id = $1 AND o.status = 0)
+            ORDER BY id LIMIT $2
+            """;
 
         public string MarkFailed { get; } = $"UPDATE {schema}.raw_webhooks SET status = 2, error = $2, processed_at = $3 WHERE id = $1 AND status = 0";
 

@@ -428,4 +428,30 @@ public sealed class PostgreSqlWebhookStoreTests(PostgresServer server) : IAsyncL
         var captured = Assert.Single(await store.GetCapturedRawWebhooksAsync("zapi", "inst-2", 10));
         Assert.Equal((second.RawWebhookId, "{\"b\":2}", (string?)null), (captured.Id, Encoding.UTF8.GetString(captured.Body.Span), captured.Error));
     }
+
+    [Fact]
+    public async Task Ingest_reads_the_captured_batch_of_a_webhooks_instance_in_one_statement_only_while_that_webhook_is_captured()
+    {
+        var storage = NewStorage();
+        var store = await NewHostAsync(storage.Schema);
+        var a1 = await store.CaptureAsync(Raw("inst-a", "{\"a\":1}"), IngestJob());
+        var b1 = await store.CaptureAsync(Raw("inst-b", "{\"b\":1}"), IngestJob());
+        var a2 = await store.CaptureAsync(Raw("inst-a", "{\"a\":2}"), IngestJob());
+        var a3 = await store.CaptureAsync(Raw("inst-a", "{\"a\":3}"), IngestJob());
+
+        // Oldest first, its own instance only, with bodies, up to the limit; the same batch whichever of them is asked for.
+        var batch = await store.GetCapturedBatchOfAsync(a2.RawWebhookId, 10);
+        Assert.Equal([a1.RawWebhookId, a2.RawWebhookId, a3.RawWebhookId], batch.Select(r => r.Id));
+        Assert.Equal(["{\"a\":1}", "{\"a\":2}", "{\"a\":3}"], batch.Select(r => Encoding.UTF8.GetString(r.Body.Span)));
+        Assert.Equal([a1.RawWebhookId, a2.RawWebhookId], (await store.GetCapturedBatchOfAsync(a3.RawWebhookId, 2)).Select(r => r.Id));
+        Assert.Equal([b1.RawWebhookId], (await store.GetCapturedBatchOfAsync(b1.RawWebhookId, 10)).Select(r => r.Id));
+
+        // Once the webhook is ingested or failed (or never existed), nothing: its job has nothing left to do.
+        await store.SaveEventsAsync(a1.RawWebhookId, [Message("inst-a", "A1")], (id, _) => Dispatch(id));
+        await store.MarkRawWebhookFailedAsync(a2.RawWebhookId, "cannot parse");
+        Assert.Empty(await store.GetCapturedBatchOfAsync(a1.RawWebhookId, 10));
+        Assert.Empty(await store.GetCapturedBatchOfAsync(a2.RawWebhookId, 10));
+        Assert.Empty(await store.GetCapturedBatchOfAsync(a3.RawWebhookId + 1000, 10));
+        Assert.Equal([a3.RawWebhookId], (await store.GetCapturedBatchOfAsync(a3.RawWebhookId, 10)).Select(r => r.Id));
+    }
 }

@@ -40,16 +40,35 @@ internal sealed class IngestHandler(IInboxStore store, IEnumerable<IWebhookProvi
     public async Task HandleAsync(JobContext job, CancellationToken cancellationToken)
     {
         var rawId = long.Parse(job.Payload, NumberStyles.None, CultureInfo.InvariantCulture);
-        var raw = await store.GetRawWebhookAsync(rawId, cancellationToken).ConfigureAwait(false);
-        if (raw is not { Status: RawWebhookStatus.Captured }) return;
+        string provider, instance;
+        IReadOnlyList<StoredRawWebhook>? first = null;
+        if (store is ICapturedBatchReads reads)
+        {
+            // One round trip: the webhook's instance's captured batch, read before the gate. Nothing when it is no longer captured.
+            first = await reads.GetCapturedBatchOfAsync(rawId, BatchSize, cancellationToken).ConfigureAwait(false);
+            if (first.Count == 0) return;
+            (provider, instance) = (first[0].Provider, first[0].Instance);
+        }
+        else
+        {
+            var raw = await store.GetRawWebhookAsync(rawId, cancellationToken).ConfigureAwait(false);
+            if (raw is not { Status: RawWebhookStatus.Captured }) return;
+            (provider, instance) = (raw.Provider, raw.Instance);
+        }
 
-        var gate = gates.For(raw.Provider, raw.Instance);
-        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var gate = gates.For(provider, instance);
+        var entered = gate.WaitAsync(cancellationToken);
+
+        // Another job of the instance had the gate: what was read before may be ingested by now, so read again. (A batch read
+        // before a gate that was free is saved as read: a webhook another host ingested meanwhile is skipped by the store.)
+        if (!entered.IsCompleted) first = null;
+        await entered.ConfigureAwait(false);
         try
         {
             while (true)
             {
-                var batch = await store.GetCapturedRawWebhooksAsync(raw.Provider, raw.Instance, BatchSize, cancellationToken).ConfigureAwait(false);
+                var batch = first ?? await store.GetCapturedRawWebhooksAsync(provider, instance, BatchSize, cancellationToken).ConfigureAwait(false);
+                first = null;
                 if (batch.Count > 0) await IngestInOrderAsync(batch, cancellationToken).ConfigureAwait(false);
 
                 // Done once this job's webhook was in the batch or behind it (taken by an earlier batch, here or elsewhere).
