@@ -26,7 +26,8 @@ namespace Inbox.Reliability.Benchmarks;
 /// 3. end-to-end (send to handler) latency of the webhooks of step 2; 4. the same capture without HTTP:
 /// <see cref="IInboxCapture.CaptureAsync(string, string, ReadOnlyMemory{byte}, IReadOnlyDictionary{string, string}, CancellationToken)"/>
 /// from 32 concurrent callers (on 2 cores the HTTP client and Kestrel share the CPU with the database; this is the
-/// capture path alone). With <c>--with-peers</c> on PostgreSQL, <see cref="RunPgbenchAsync"/> measures the database's own
+/// capture path alone); 5. steps 1, 2 and 4 again on an enqueue-only host (<c>ProcessJobs = false</c>, a web tier whose jobs
+/// other hosts would run; nothing processes meanwhile). With <c>--with-peers</c> on PostgreSQL, <see cref="RunPgbenchAsync"/> measures the database's own
 /// single-row insert ceiling on the same server for the ratio.
 /// </summary>
 public static class CaptureMeasure
@@ -69,19 +70,7 @@ public static class CaptureMeasure
         await Console.Error.WriteLineAsync($"[bench] capture: {storage.Name} at {where}");
 
         var recorder = new EndToEndRecorder();
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { EnvironmentName = "Production" });
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
-        builder.Services.AddSingleton(recorder);
-        var inbox = builder.Services.AddInboxReliability();
-        storage.Configure(inbox);
-        inbox.AddZApi(o => o.WebhookSecret = Secret).AddEventHandler<EndToEndHandler>();
-
-        await using var app = builder.Build();
-        app.MapInboxWebhooks("/webhooks");
-        await app.StartAsync();
-        var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single());
-        var url = new Uri(address, $"/webhooks/zapi/{Instance}?secret={Secret}");
+        var (app, url) = await StartAppAsync(storage, recorder, processJobs: true);
 
         using var handler = new SocketsHttpHandler
         {
@@ -133,8 +122,22 @@ public static class CaptureMeasure
         // 4. The capture path without HTTP: IInboxCapture from 32 concurrent callers (the pipeline works meanwhile, as in step 1).
         var inProcess = await InProcessAsync(app.Services.GetRequiredService<IInboxCapture>(), "p", Webhooks, Clients);
         await phases.MarkAsync($"in-process capture ({Webhooks} webhooks, {Clients} callers, not stored {inProcess.NotStored})");
-        var peak = ProcessMemory.PeakRssMb();
         await app.StopAsync();
+        await app.DisposeAsync();
+
+        // 5. The same captures on an enqueue-only host (ProcessJobs = false: a web tier whose jobs other hosts run), on the
+        // same database: nothing else works on these 2 cores meanwhile. Its webhooks stay captured (the schema goes at the end).
+        var (web, webUrl) = await StartAppAsync(storage, recorder, processJobs: false);
+        await ClosedLoopAsync(client, webUrl, "ew", WarmupWebhooks / 2, Clients);
+        await InProcessAsync(web.Services.GetRequiredService<IInboxCapture>(), "ewp", WarmupWebhooks / 4, Clients);
+        await Jit.SettledAsync();
+        var webBurst = await ClosedLoopAsync(client, webUrl, "et", Webhooks, Clients);
+        var webOpen = await OpenLoopAsync(client, webUrl, "el", Webhooks, OfferedPerS);
+        var webInProcess = await InProcessAsync(web.Services.GetRequiredService<IInboxCapture>(), "ep", Webhooks, Clients);
+        await phases.MarkAsync($"enqueue-only host ({Webhooks} webhooks from {Clients} clients, {Webhooks} at {OfferedPerS}/s, {Webhooks} in-process; non-2xx {webBurst.Non2xx + webOpen.Non2xx})");
+        var peak = ProcessMemory.PeakRssMb();
+        await web.StopAsync();
+        await web.DisposeAsync();
 
         var result = new JsonObject
         {
@@ -156,6 +159,11 @@ public static class CaptureMeasure
             ["e2e_seen"] = e2e.Count,
             ["non_2xx"] = warm.Non2xx + burst.Non2xx + open.Non2xx,
             ["inproc_not_stored"] = inProcess.NotStored,
+            ["enqueue_only_capture_per_s"] = Math.Round(Webhooks / webBurst.LastSuccess.TotalSeconds),
+            ["enqueue_only_capture_inproc_per_s"] = Math.Round(Webhooks / webInProcess.Elapsed.TotalSeconds),
+            ["enqueue_only_ack_ms_p50"] = Ms(BenchResult.Percentile(webOpen.AckMs, 0.5)),
+            ["enqueue_only_ack_ms_p99"] = Ms(BenchResult.Percentile(webOpen.AckMs, 0.99)),
+            ["enqueue_only_non_2xx"] = webBurst.Non2xx + webOpen.Non2xx + webInProcess.NotStored,
             ["peak_rss_mb"] = peak,
         };
         if (!allSeen) result["note"] = $"only {e2e.Count} of {Webhooks - open.Non2xx} events of the open loop reached the handler within 120 s";
@@ -166,6 +174,27 @@ public static class CaptureMeasure
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// Starts the host: Kestrel on 127.0.0.1 (dynamic port), the storage under test, Z-API with a secret, the end-to-end
+    /// handler, the webhook endpoint; with <paramref name="processJobs"/> false an enqueue-only host (no job workers).
+    /// </summary>
+    private static async Task<(WebApplication App, Uri Url)> StartAppAsync(IBenchStorage storage, EndToEndRecorder recorder, bool processJobs)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { EnvironmentName = "Production" });
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(recorder);
+        var inbox = builder.Services.AddInboxReliability(o => o.ProcessJobs = processJobs);
+        storage.Configure(inbox);
+        inbox.AddZApi(o => o.WebhookSecret = Secret).AddEventHandler<EndToEndHandler>();
+
+        var app = builder.Build();
+        app.MapInboxWebhooks("/webhooks");
+        await app.StartAsync();
+        var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single());
+        return (app, new Uri(address, $"/webhooks/zapi/{Instance}?secret={Secret}"));
     }
 
     private static JsonNode? Ms(double value) => double.IsFinite(value) ? JsonValue.Create(Math.Round(value, 2)) : null;
@@ -239,6 +268,8 @@ public static class CaptureMeasure
             ["pgbench_inserts_per_s"] = Json(ceiling),
             ["capture_per_s"] = Ratio(Number(capture, "capture_per_s"), ceiling),
             ["capture_inproc_per_s"] = Ratio(Number(capture, "capture_inproc_per_s"), ceiling),
+            ["enqueue_only_capture_per_s"] = Ratio(Number(capture, "enqueue_only_capture_per_s"), ceiling),
+            ["enqueue_only_capture_inproc_per_s"] = Ratio(Number(capture, "enqueue_only_capture_inproc_per_s"), ceiling),
         };
     }
 
@@ -259,6 +290,8 @@ public static class CaptureMeasure
             ["ratio_inproc"] = Ratio(inProcess, ceiling),
             ["met"] = ceiling is > 0 && http is not null && http / ceiling >= PgbenchTarget,
             ["met_inproc"] = ceiling is > 0 && inProcess is not null && inProcess / ceiling >= PgbenchTarget,
+            ["ratio_http_enqueue_only"] = Ratio(Number(capture, "enqueue_only_capture_per_s"), ceiling),
+            ["ratio_inproc_enqueue_only"] = Ratio(Number(capture, "enqueue_only_capture_inproc_per_s"), ceiling),
         };
         if (ceiling is null) entry["note"] = "pgbench not measured";
         return entry;
