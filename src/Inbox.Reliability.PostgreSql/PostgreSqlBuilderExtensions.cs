@@ -59,7 +59,7 @@ public static class PostgreSqlBuilderExtensions
 
         // The webhook pipeline's tables live in the same schema and write on the job store's connections (one transaction
         // for a raw webhook and its ingest job, or for events and their dispatch jobs).
-        builder.Services.TryAddSingleton<IInboxStore>(sp => sp.GetRequiredService<IJobStore>() is PostgreSqlJobStore jobs ? new PostgreSqlInboxStore(jobs) : null!);
+        builder.Services.TryAddSingleton<IInboxStore>(sp => sp.GetRequiredService<IJobStore>() is PostgreSqlJobStore jobs ? new PostgreSqlInboxStore(jobs, sp.GetService<Inbox.Reliability.Jobs.QueueSignals>()) : null!);
 
         // Reads of chats' pending events are combined into shared statements here, so more chat runs in flight cost no more
         // connections or round trips: the dispatch queue runs 32 at once unless the host says otherwise.

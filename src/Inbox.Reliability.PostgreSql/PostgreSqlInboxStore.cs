@@ -3,6 +3,7 @@ using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using Inbox.Reliability.Events;
+using Inbox.Reliability.Jobs;
 using Inbox.Reliability.Storage;
 using Npgsql;
 using NpgsqlTypes;
@@ -74,14 +75,21 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
     private readonly InboxSql _sql;
     private readonly GroupCommit<CaptureRequest, CaptureOutcome>[] _captures;
     private readonly GroupCommit<EventSave[], EventSaveResult[]> _saves;
+
+    /// <summary>The columns <see cref="InboxSql.InsertDrains"/> returns for each drain it inserts.</summary>
+    private const int DrainColumns = 8;
+
+    /// <summary>This process's queue workers, which take the drain jobs an ingest leases to them (null: none are handed over).</summary>
+    private readonly QueueSignals? _workers;
     private readonly GroupCommit<DispatchMark, bool> _marks;
     private readonly GroupCommit<PendingRead, List<StoredInboxEvent>>[] _pendingReads;
     private int _nextCaptureWriter;
     private int _nextPendingReader;
 
-    public PostgreSqlInboxStore(PostgreSqlJobStore jobs)
+    public PostgreSqlInboxStore(PostgreSqlJobStore jobs, QueueSignals? workers = null)
     {
         _jobs = jobs;
+        _workers = workers;
         _sql = new InboxSql("\"" + jobs.Schema + "\"");
         _captures = Enumerable.Range(0, CaptureWriters)
             .Select(_ => new GroupCommit<CaptureRequest, CaptureOutcome>(WriteCapturesAsync, static r => 1 + (r.Webhook.Body.Length / CaptureBodyUnit), MaxCaptureUnits))
@@ -537,12 +545,44 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
         {
             try
             {
-                return await _jobs.InTransactionAsync((connection, transaction) => SaveGroupAsync(connection, transaction, group, cancellationToken), cancellationToken).ConfigureAwait(false);
+                var leased = new List<ClaimedJob>();
+                var outcomes = await _jobs.InTransactionAsync((connection, transaction) =>
+                {
+                    leased.Clear();
+                    return SaveGroupAsync(connection, transaction, group, leased, cancellationToken);
+                }, cancellationToken).ConfigureAwait(false);
+                if (leased.Count > 0) await HandOverAsync(leased).ConfigureAwait(false);
+                return outcomes;
             }
             catch (PostgresException ex) when (attempt < 3 && ex.SqlState == PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "ux_events_dedupe")
             {
                 // Only possible for events whose dedupe key names another instance than their raw webhook's (whose lock
                 // this group does not hold): rolled back; the next attempt sees that event and reports a duplicate.
+            }
+        }
+    }
+
+    /// <summary>
+    /// Hands the drain jobs an ingest leased to this process's dispatch worker to it, once they are committed (so their runs
+    /// read the events they deliver). A worker that stopped meanwhile does not take them: they are released to pending.
+    /// </summary>
+    private async Task HandOverAsync(List<ClaimedJob> leased)
+    {
+        _jobs.RememberClaims(leased);
+        foreach (var queue in leased.GroupBy(j => j.Queue, StringComparer.Ordinal))
+        {
+            var jobs = queue.ToList();
+            if (_workers?.TakerOf(queue.Key) is { } taker && taker.TryTake(jobs)) continue;
+            foreach (var job in jobs)
+            {
+                try
+                {
+                    await _jobs.FinishAsync(job.Lease, JobOutcome.Released, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException)
+                {
+                    // Not released now: the lease expires and the reaper returns the job to pending.
+                }
             }
         }
     }
@@ -555,13 +595,13 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
     /// </summary>
     /// <remarks>
     /// The commit does not wait for the WAL flush (<c>synchronous_commit = off</c> for this transaction only): everything it
-    /// writes is derived from raw webhooks that are already durable, and nothing outside the database sees it before a
-    /// later synchronous commit (a worker's claim of the new jobs, this ingest job's completion) has flushed the WAL past it,
-    /// since the WAL is flushed in order. A crash in between loses the ingest as a whole (events, jobs and the raw rows'
-    /// status together); the raw webhooks are still captured and their ingest jobs still pending or leased, so they are
-    /// ingested again.
+    /// writes is derived from raw webhooks that are already durable. A database crash before the WAL is flushed loses the
+    /// ingest as a whole (events, jobs and the raw rows' status together); the raw webhooks are still captured and their
+    /// ingest jobs still pending or leased, so they are ingested again, in the same order. A handler that already got one of
+    /// those events (a drain handed over to this process starts right after this commit) gets it again, with the same
+    /// idempotency key (the event's dedupe key): delivery is at least once.
     /// </remarks>
-    private async Task<IngestOutcome[]> SaveGroupAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<EventSave> group, CancellationToken cancellationToken)
+    private async Task<IngestOutcome[]> SaveGroupAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<EventSave> group, List<ClaimedJob> leased, CancellationToken cancellationToken)
     {
         var now = Microseconds(_jobs.Now);
 
@@ -684,7 +724,32 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
                 Bigints(touched.Select(i => i.Value.NextSeq).ToArray()), Integers(touched.Select(i => (int)i.Value.Status).ToArray()), Timestamp(now)));
             batch.BatchCommands.Add(Command(_sql.MarkIngested, Bigints(rawDone.Select(r => r.Id).ToArray()), Integers(rawDone.Select(r => r.Plan!.Rows.Count).ToArray()), Timestamp(now)));
             if (drains.Count > 0) AddDrains(batch, drains.Values, now);
-            await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                do
+                {
+                    // The drains leased to this process's worker (InsertDrains' rows; the key locks' and NOTIFY's rows have one column).
+                    while (reader.FieldCount == DrainColumns && await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        if (reader.GetInt16(7) != (short)JobStatus.Processing) continue;
+                        leased.Add(new ClaimedJob
+                        {
+                            Lease = new JobLease(reader.GetInt64(0), 1),
+                            Queue = reader.GetString(1),
+                            Key = reader.IsDBNull(2) ? null : reader.GetString(2),
+                            Payload = reader.GetString(3),
+                            Attempt = 1,
+                            MaxAttempts = reader.GetInt32(4),
+                            Priority = reader.GetInt32(5),
+                            CreatedAt = now,
+                            RunAt = reader.GetFieldValue<DateTimeOffset>(6),
+                            StartedAt = now,
+                        });
+                    }
+                }
+                while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false));
+            }
         }
 
         if (jobs.Count > 0)
@@ -705,13 +770,19 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
     {
         var sorted = drains.OrderBy(d => d.Queue, StringComparer.Ordinal).ThenBy(d => d.Key, StringComparer.Ordinal).ThenBy(d => d.Payload, StringComparer.Ordinal).ToList();
         var queues = sorted.Select(d => (string?)d.Queue).ToArray();
+
+        // A drain that can start at once (its key free, due now) is inserted leased to this process's worker of its queue,
+        // when one runs here: handed over after the commit, it starts without a claim.
+        var takers = queues.Distinct(StringComparer.Ordinal).ToDictionary(q => q!, q => _workers?.TakerOf(q!), StringComparer.Ordinal);
+        var owners = sorted.Select(d => takers[d.Queue]?.Owner).ToArray();
+        var expiries = sorted.Select(d => now + (takers[d.Queue]?.LeaseDuration ?? TimeSpan.Zero)).ToArray();
         var keys = sorted.Select(d => d.Key).ToArray();
         var firstOfKey = new HashSet<(string, string?)>();
         var candidates = sorted.Select(d => firstOfKey.Add((d.Queue, d.Key))).ToArray(); // only a key's first job may become its head
         batch.BatchCommands.Add(Command(_jobs.Statements.LockKeysOfArrays, Texts(queues), Texts(keys)));
         batch.BatchCommands.Add(Command(_sql.InsertDrains, Texts(queues), Texts(keys), Texts(sorted.Select(d => (string?)d.Payload).ToArray()),
             Integers(sorted.Select(d => d.Priority).ToArray()), Integers(sorted.Select(d => d.MaxAttempts).ToArray()),
-            Timestamps(sorted.Select(d => d.RunAt.ToUniversalTime()).ToArray()), Booleans(candidates), Timestamp(now)));
+            Timestamps(sorted.Select(d => d.RunAt.ToUniversalTime()).ToArray()), Booleans(candidates), Timestamp(now), Texts(owners), Timestamps(expiries)));
         foreach (var queue in queues.Distinct(StringComparer.Ordinal))
         {
             if (_jobs.NotifyCommand(queue!) is { } notify) batch.BatchCommands.Add(notify);
@@ -1160,22 +1231,29 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
         /// <summary>
         /// Inserts the drain jobs (no dedupe key; one per chat key) whose pending twin (same queue, key and payload, not
         /// started) does not exist, and locks the twins that do, so no worker starts them before this commit. Run under the
-        /// keys' locks: a drain is its key's head when the key has no live job.
+        /// keys' locks: a drain is its key's head when the key has no live job. A head that is due, with an owner in $9 (this
+        /// process's worker of its queue), is inserted processing, leased to that owner until $10 (token 1, attempt 1), and
+        /// handed over after the commit; the rows come back with their status.
         /// </summary>
         public string InsertDrains { get; } = $"""
             WITH d AS MATERIALIZED (
-                SELECT t.*, x.twin FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::integer[], $6::timestamptz[], $7::boolean[])
-                     WITH ORDINALITY AS t(queue, key, payload, priority, max_attempts, run_at, cand, ord)
+                SELECT t.*, x.twin FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::integer[], $6::timestamptz[], $7::boolean[], $9::text[], $10::timestamptz[])
+                     WITH ORDINALITY AS t(queue, key, payload, priority, max_attempts, run_at, cand, owner, expires, ord)
                 LEFT JOIN LATERAL (
                     SELECT true AS twin FROM {schema}.jobs j
                     WHERE j.queue = t.queue AND j.key = t.key AND j.key IS NOT NULL AND j.status = 0 AND j.payload = t.payload
-                    FOR UPDATE) AS x ON true)
-            INSERT INTO {schema}.jobs ({Sql.NewJobColumns})
-            SELECT d.queue, d.key,
-                   d.cand AND NOT EXISTS (SELECT 1 FROM {schema}.jobs x WHERE x.queue = d.queue AND x.key = d.key AND x.key IS NOT NULL AND x.status IN (0, 1)),
-                   d.payload, 0, d.priority, 0, d.max_attempts, d.run_at, NULL, $8
-            FROM d WHERE d.twin IS NULL
-            ORDER BY d.ord
+                    FOR UPDATE) AS x ON true),
+            h AS (
+                SELECT d.*, d.cand AND NOT EXISTS (SELECT 1 FROM {schema}.jobs x WHERE x.queue = d.queue AND x.key = d.key AND x.key IS NOT NULL AND x.status IN (0, 1)) AS head
+                FROM d WHERE d.twin IS NULL),
+            l AS (SELECT h.*, h.head AND h.owner IS NOT NULL AND h.run_at <= $8 AS leased FROM h)
+            INSERT INTO {schema}.jobs ({Sql.NewJobColumns}, lease_owner, lease_expires_at, lease_token, started_at)
+            SELECT l.queue, l.key, l.head, l.payload, CASE WHEN l.leased THEN 1 ELSE 0 END, l.priority, CASE WHEN l.leased THEN 1 ELSE 0 END,
+                   l.max_attempts, l.run_at, NULL, $8,
+                   CASE WHEN l.leased THEN l.owner END, CASE WHEN l.leased THEN l.expires END, CASE WHEN l.leased THEN 1 ELSE 0 END, CASE WHEN l.leased THEN $8 END
+            FROM l
+            ORDER BY l.ord
+            RETURNING id, queue, key, payload, max_attempts, priority, run_at, status
             """;
 
         public string SetMedia { get; } = $"""

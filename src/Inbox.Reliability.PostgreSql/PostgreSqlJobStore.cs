@@ -377,6 +377,12 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
         }, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Remembers the keys of jobs leased to this process outside <see cref="ClaimAsync"/> (handed over by an ingest), as a claim does.</summary>
+    internal void RememberClaims(IEnumerable<ClaimedJob> jobs)
+    {
+        foreach (var job in jobs) _claimedKeyed[job.Lease.JobId] = (job.Queue, job.Key);
+    }
+
     public Task<bool> FinishAsync(JobLease lease, JobOutcome outcome, CancellationToken cancellationToken = default)
     {
         if (!Enum.IsDefined(outcome.Kind)) throw new ArgumentOutOfRangeException(nameof(outcome), outcome.Kind, "Unknown outcome.");

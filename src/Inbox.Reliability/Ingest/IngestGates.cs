@@ -6,6 +6,14 @@ namespace Inbox.Reliability.Ingest;
 internal sealed class IngestGates
 {
     private readonly ConcurrentDictionary<(string Provider, string Instance), SemaphoreSlim> _gates = new();
+    private int _held;
+
+    /// <summary>True while an ingest job of this process holds a gate (counted by <see cref="Entered"/> and <see cref="Leaving"/>).</summary>
+    public bool AnyHeld => Volatile.Read(ref _held) > 0;
+
+    public void Entered() => Interlocked.Increment(ref _held);
+
+    public void Leaving() => Interlocked.Decrement(ref _held);
 
     /// <summary>The lock of an instance (created on first use; instances are few and long-lived).</summary>
     public SemaphoreSlim For(string provider, string instance) =>

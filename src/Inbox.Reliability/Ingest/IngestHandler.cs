@@ -42,9 +42,11 @@ internal sealed class IngestHandler(IInboxStore store, IEnumerable<IWebhookProvi
         var rawId = long.Parse(job.Payload, NumberStyles.None, CultureInfo.InvariantCulture);
         string provider, instance;
         IReadOnlyList<StoredRawWebhook>? first = null;
-        if (store is ICapturedBatchReads reads)
+        if (store is ICapturedBatchReads reads && !gates.AnyHeld)
         {
-            // One round trip: the webhook's instance's captured batch, read before the gate. Nothing when it is no longer captured.
+            // No ingest runs here now: read the webhook's instance's captured batch before taking its gate, in one round trip
+            // (nothing when the webhook is no longer captured). While one runs, this job will likely wait for that instance's
+            // gate, and whatever it read now would be read again then: it reads only the webhook.
             first = await reads.GetCapturedBatchOfAsync(rawId, BatchSize, cancellationToken).ConfigureAwait(false);
             if (first.Count == 0) return;
             (provider, instance) = (first[0].Provider, first[0].Instance);
@@ -63,6 +65,7 @@ internal sealed class IngestHandler(IInboxStore store, IEnumerable<IWebhookProvi
         // before a gate that was free is saved as read: a webhook another host ingested meanwhile is skipped by the store.)
         if (!entered.IsCompleted) first = null;
         await entered.ConfigureAwait(false);
+        gates.Entered();
         try
         {
             while (true)
@@ -77,6 +80,7 @@ internal sealed class IngestHandler(IInboxStore store, IEnumerable<IWebhookProvi
         }
         finally
         {
+            gates.Leaving();
             gate.Release();
         }
     }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Inbox.Reliability.Storage;
 
 namespace Inbox.Reliability.Jobs;
 
@@ -18,6 +19,36 @@ internal sealed class QueueSignals
     {
         foreach (var signal in _signals.Values) signal.Set();
     }
+
+    private readonly ConcurrentDictionary<string, IJobTaker> _takers = new(StringComparer.Ordinal);
+
+    /// <summary>Registers the worker of <paramref name="queue"/> running in this process (from its start until it stops).</summary>
+    public void AddTaker(string queue, IJobTaker taker) => _takers[queue] = taker;
+
+    public void RemoveTaker(string queue, IJobTaker taker) => _takers.TryRemove(KeyValuePair.Create(queue, taker));
+
+    /// <summary>The worker of <paramref name="queue"/> running in this process, or null.</summary>
+    public IJobTaker? TakerOf(string queue) => _takers.GetValueOrDefault(queue);
+}
+
+/// <summary>
+/// A queue's worker in this process, taking jobs that a storage leased to it while writing them (a storage may enqueue a
+/// job that can start at once already leased to this process's worker, and hand it over after its commit, instead of
+/// waking the worker to claim it).
+/// </summary>
+internal interface IJobTaker
+{
+    /// <summary>The lease owner to write (the process's worker name).</summary>
+    string Owner { get; }
+
+    /// <summary>The lease to give the jobs.</summary>
+    TimeSpan LeaseDuration { get; }
+
+    /// <summary>
+    /// Starts the jobs, leased to <see cref="Owner"/> and committed. False when the worker is stopping: the caller then
+    /// releases them (or they return to pending once their leases expire).
+    /// </summary>
+    bool TryTake(IReadOnlyList<ClaimedJob> jobs);
 }
 
 /// <summary>A resettable one-shot signal. Reset before looking for work, then await <see cref="Task"/>: a Set in between is never lost.</summary>

@@ -13,7 +13,7 @@ namespace Inbox.Reliability.Jobs;
 /// Runs one queue's jobs in this process: claims batches up to the free concurrency, runs each handler in its own
 /// DI scope, extends leases by heartbeat, records outcomes, and on shutdown drains then releases what is left.
 /// </summary>
-internal sealed class QueueWorker : BackgroundService
+internal sealed class QueueWorker : BackgroundService, IJobTaker
 {
     /// <summary>How long a handler whose token was canceled may take to stop before it is abandoned.</summary>
     internal static readonly TimeSpan CancellationGrace = TimeSpan.FromSeconds(5);
@@ -88,12 +88,14 @@ internal sealed class QueueWorker : BackgroundService
         _stopping = stoppingToken;
         using var heartbeatStop = new CancellationTokenSource();
         var heartbeats = RunHeartbeatsAsync(heartbeatStop.Token);
+        _signals.AddTaker(Queue, this);
         try
         {
             await ClaimLoopAsync(stoppingToken).ConfigureAwait(false);
         }
         finally
         {
+            _signals.RemoveTaker(Queue, this);
             await DrainAsync().ConfigureAwait(false);
             await heartbeatStop.CancelAsync().ConfigureAwait(false);
             await heartbeats.ConfigureAwait(false);
@@ -190,9 +192,23 @@ internal sealed class QueueWorker : BackgroundService
         return !stoppingToken.IsCancellationRequested;
     }
 
-    private void Start(ClaimedJob job)
+    string IJobTaker.Owner => _global.WorkerName;
+
+    TimeSpan IJobTaker.LeaseDuration => _options.LeaseDuration;
+
+    bool IJobTaker.TryTake(IReadOnlyList<ClaimedJob> jobs)
     {
-        var running = new RunningJob(job, _time, _hardStop.Token);
+        if (_stopping.IsCancellationRequested) return false;
+
+        // Leased by the storage, not claimed here: each takes a place in the claim buffer when one is free (the claim loop
+        // then claims that much less), else it waits for a handler slot beside the buffer.
+        foreach (var job in jobs) Start(job, holdsClaim: _held.Wait(0));
+        return true;
+    }
+
+    private void Start(ClaimedJob job, bool holdsClaim = true)
+    {
+        var running = new RunningJob(job, _time, _hardStop.Token) { HoldsClaim = holdsClaim };
         _inFlight[job.Lease.JobId] = running;
         _running.Add(job.Lease.JobId, () => running.Cancel(StopReason.CancelRequested));
         running.Completion = Task.Run(() => RunAsync(running));
@@ -202,7 +218,7 @@ internal sealed class QueueWorker : BackgroundService
     {
         var job = running.Job;
         var holdsSlot = false;
-        var holdsClaim = true;
+        var holdsClaim = running.HoldsClaim;
         try
         {
             try
@@ -239,7 +255,7 @@ internal sealed class QueueWorker : BackgroundService
             // The handler is done: its slot goes to the next job now, while the outcome is written (outcomes of
             // many jobs share one commit). The lease stays held, and heartbeats cover it, until the outcome is stored.
             _slots.Release();
-            _held.Release();
+            if (holdsClaim) _held.Release();
             holdsSlot = holdsClaim = false;
 
             if (abandoned) Log.HandlerAbandoned(_logger, job.Lease.JobId, Queue, CancellationGrace);
@@ -525,6 +541,9 @@ internal sealed class RunningJob : IDisposable
     private ITimer? _timeout;
     private int _reason;
     private volatile bool _timedOut;
+
+    /// <summary>False for a job handed over by the storage while the claim buffer was full: it holds no place in it.</summary>
+    public bool HoldsClaim { get; init; } = true;
 
     public RunningJob(ClaimedJob job, TimeProvider time, CancellationToken hardStop)
     {

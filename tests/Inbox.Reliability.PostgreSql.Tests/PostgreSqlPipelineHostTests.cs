@@ -1,0 +1,138 @@
+using System.Text;
+using Inbox.Reliability.Capture;
+using Inbox.Reliability.Conformance;
+using Inbox.Reliability.Events;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Npgsql;
+
+namespace Inbox.Reliability.PostgreSql.Tests;
+
+/// <summary>
+/// Whole pipeline hosts on PostgreSQL: a web tier and a worker tier on one database (a host with <c>ProcessJobs = false</c>
+/// captures, a host with the default processes, while both run), and the drain jobs an ingest hands to its own process.
+/// </summary>
+[Collection(PostgresCollection.Name)]
+public sealed class PostgreSqlPipelineHostTests(PostgresServer server) : IAsyncLifetime
+{
+    private const string Secret = "zapi-secret";
+    private readonly string _schema = PostgresServer.NewSchema();
+    private readonly List<IHost> _hosts = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var host in _hosts)
+        {
+            await host.StopAsync();
+            host.Dispose();
+        }
+
+        await server.DropSchemaAsync(_schema);
+    }
+
+    private async Task<(IHost Host, EventRecorder Recorder)> StartHostAsync(string name, bool processJobs)
+    {
+        var recorder = new EventRecorder();
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddLogging();
+        builder.Services.AddSingleton(recorder);
+        builder.Services.AddInboxReliability(o =>
+            {
+                o.WorkerName = name;
+                o.ProcessJobs = processJobs;
+            })
+            .UsePostgreSql(server.ConnectionString, o => o.Schema = _schema)
+            .AddZApi(o => o.WebhookSecret = Secret)
+            .AddEventHandler<RecordingEventHandler>();
+        var host = builder.Build();
+        _hosts.Add(host);
+        await host.StartAsync();
+        return (host, recorder);
+    }
+
+    /// <summary>Captures <paramref name="perChat"/> text messages into each chat, interleaved; returns (chat, message id) in sending order.</summary>
+    private static async Task<List<(string Chat, string Id)>> CaptureAsync(IHost host, string[] chats, int perChat, Func<int, Task>? between = null)
+    {
+        var capture = host.Services.GetRequiredService<IInboxCapture>();
+        var sent = new List<(string Chat, string Id)>();
+        for (var i = 0; i < perChat; i++)
+        {
+            foreach (var chat in chats)
+            {
+                var id = $"M-{chat[^1]}-{i:D3}";
+                sent.Add((chat, id));
+                var result = await capture.CaptureAsync(new WebhookRequest("zapi", "inst-1", Encoding.UTF8.GetBytes(Text(id, chat)), DateTimeOffset.UtcNow)
+                {
+                    Query = new Dictionary<string, string> { ["secret"] = Secret },
+                });
+                Assert.Equal(CaptureStatus.Stored, result.Status);
+            }
+
+            if (between is not null) await between(i);
+        }
+
+        return sent;
+    }
+
+    private static void AssertDeliveredOnceInChatOrder(List<(string Chat, string Id)> sent, EventRecorder recorder)
+    {
+        Assert.Equal(sent.Count, recorder.Seen.Count);
+        foreach (var chat in sent.Select(s => s.Chat).Distinct())
+        {
+            Assert.Equal(sent.Where(s => s.Chat == chat).Select(s => s.Id), recorder.Seen.Where(c => c.Event.ChatId == chat).Select(c => c.Event.ExternalId));
+        }
+    }
+
+    private async Task<List<T>> QueryAsync<T>(string sql, Func<NpgsqlDataReader, T> read)
+    {
+        await using var connection = await server.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<T>();
+        while (await reader.ReadAsync()) rows.Add(read(reader));
+        return rows;
+    }
+
+    private static string Text(string messageId, string chat) =>
+        $$$"""{"type":"ReceivedCallback","instanceId":"I1","messageId":"{{{messageId}}}","phone":"{{{chat}}}","fromMe":false,"momment":1767290000000,"status":"RECEIVED","senderName":"Ana","isGroup":false,"text":{"message":"text of {{{messageId}}}"}}""";
+
+    [Fact]
+    public async Task Webhooks_captured_on_an_enqueue_only_host_are_processed_by_the_worker_host_in_chat_order()
+    {
+        var (web, webSeen) = await StartHostAsync("web", processJobs: false);
+        var (_, workerSeen) = await StartHostAsync("worker", processJobs: true);
+        string[] chats = ["5511999990001", "5511999990002", "5511999990003"];
+        var sent = await CaptureAsync(web, chats, perChat: 20);
+
+        await Eventually.TrueAsync(() => workerSeen.Seen.Count >= sent.Count, $"the worker host to handle {sent.Count} events");
+
+        // Every event once, each chat in the order it was sent, and none of it on the web host.
+        AssertDeliveredOnceInChatOrder(sent, workerSeen);
+        Assert.Empty(webSeen.Seen);
+
+        // Every job ran on the worker host (a finished job keeps its last worker), and only the worker host listens for wake-ups.
+        Assert.Equal(["worker"], await QueryAsync($"SELECT DISTINCT coalesce(lease_owner, '(none)') FROM {_schema}.jobs", r => r.GetString(0)));
+        Assert.Equal([1L], await QueryAsync($"SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN \"{_schema}_jobs\"'", r => r.GetInt64(0)));
+    }
+
+    [Fact]
+    public async Task An_ingest_hands_the_chats_drain_jobs_to_its_own_dispatch_worker_already_leased_and_they_deliver_in_order()
+    {
+        var (host, seen) = await StartHostAsync("host-1", processJobs: true);
+        string[] chats = ["5511999990001", "5511999990002", "5511999990003", "5511999990004"];
+
+        // Each round waits until it is delivered, so each ingest finds its chats without a live drain: every drain is
+        // inserted leased to this process and handed over at the commit, never claimed.
+        var sent = await CaptureAsync(host, chats, perChat: 5, between: i =>
+            Eventually.TrueAsync(() => seen.Seen.Count >= (i + 1) * chats.Length, $"round {i} to be delivered"));
+        AssertDeliveredOnceInChatOrder(sent, seen);
+
+        // A handed-over drain started when it was created (a claim would have started it later), on this host, and completed.
+        var drains = await QueryAsync($"SELECT started_at = created_at, lease_owner, status, attempts FROM {_schema}.jobs WHERE queue = 'inbox.dispatch'",
+            r => (HandedOver: r.GetBoolean(0), Owner: r.GetString(1), Status: r.GetInt16(2), Attempts: r.GetInt32(3)));
+        Assert.NotEmpty(drains);
+        Assert.All(drains, d => Assert.Equal((true, "host-1", (short)2, 1), d));
+    }
+}
