@@ -137,21 +137,62 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
 
         var inserted = new Dictionary<BodyKey, long>();
         var pending = ordered;
+        var handedOver = false;
         if (SharedIngestJob(group) is { } ingestJob)
         {
             // Usually the whole group in one round trip: the new rows, their ingest jobs and the NOTIFY in one implicit
             // transaction, committed when the batch ends. Bodies stored before (a provider's retry) come back as not
-            // inserted and are counted below.
+            // inserted and are counted below. With this process's ingest worker running, the ingest jobs are inserted
+            // leased to it and handed over once committed.
+            var taker = _workers?.TakerOf(ingestJob.Queue);
+            var leased = new List<ClaimedJob>();
+            var now = _jobs.Now;
             await _jobs.WithConnectionAsync(async connection =>
             {
                 inserted.Clear();
+                leased.Clear();
                 await using var batch = new NpgsqlBatch(connection);
-                batch.BatchCommands.Add(InsertRawCommand(_sql.InsertRawWithIngest, group, ordered, extra, ingestJob));
+                var insert = InsertRawCommand(_sql.InsertRawWithIngest, group, ordered, extra, ingestJob);
+                insert.Parameters.Add(Text(taker?.Owner));
+                insert.Parameters.Add(Timestamp(now + (taker?.LeaseDuration ?? TimeSpan.Zero)));
+                batch.BatchCommands.Add(insert);
                 if (_jobs.NotifyCommand(ingestJob.Queue) is { } notify) batch.BatchCommands.Add(notify);
                 var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                await using (reader.ConfigureAwait(false)) await ReadInsertedAsync(reader, inserted, cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
+                {
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        if (!reader.IsDBNull(3))
+                        {
+                            inserted[new BodyKey(reader.GetString(1), reader.GetString(2), Convert.ToHexString(reader.GetFieldValue<byte[]>(3)))] = reader.GetInt64(0);
+                            continue;
+                        }
+
+                        // An ingest job leased to this process's worker (payload: the instance's newest new row).
+                        leased.Add(new ClaimedJob
+                        {
+                            Lease = new JobLease(reader.GetInt64(0), 1),
+                            Queue = ingestJob.Queue,
+                            Payload = reader.GetString(1),
+                            Attempt = 1,
+                            MaxAttempts = reader.GetInt32(4),
+                            Priority = reader.GetInt32(5),
+                            CreatedAt = now,
+                            RunAt = reader.GetFieldValue<DateTimeOffset>(6),
+                            StartedAt = now,
+                        });
+                    }
+
+                    while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        // The NOTIFY's row.
+                    }
+                }
+
                 return true;
             }, cancellationToken, retryConflicts: true).ConfigureAwait(false);
+            // With a worker here every instance's job is leased (they are due now): the captures need not wake it.
+            if (leased.Count > 0) handedOver = await HandOverAsync(leased).ConfigureAwait(false);
             pending = ordered.Where(i => !inserted.ContainsKey(group[i].Key)).ToList();
         }
 
@@ -169,7 +210,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
         {
             var key = group[i].Key;
             results[i] = inserted.TryGetValue(key, out var id)
-                ? new CaptureOutcome(id, leaders[key] != i)
+                ? new CaptureOutcome(id, leaders[key] != i) { IngestHandedOver = handedOver }
                 : new CaptureOutcome(existing[key], true);
         }
 
@@ -545,13 +586,20 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
         {
             try
             {
-                var leased = new List<ClaimedJob>();
+                var drains = new DrainsInserted();
                 var outcomes = await _jobs.InTransactionAsync((connection, transaction) =>
                 {
-                    leased.Clear();
-                    return SaveGroupAsync(connection, transaction, group, leased, cancellationToken);
+                    drains.Leased.Clear();
+                    drains.Pending = 0;
+                    return SaveGroupAsync(connection, transaction, group, drains, cancellationToken);
                 }, cancellationToken).ConfigureAwait(false);
-                if (leased.Count > 0) await HandOverAsync(leased).ConfigureAwait(false);
+
+                // Every new drain taken by this process's worker: nothing waits for a claim, so ingest need not wake the worker.
+                if (drains.Leased.Count > 0 && await HandOverAsync(drains.Leased).ConfigureAwait(false) && drains.Pending == 0)
+                {
+                    for (var i = 0; i < outcomes.Length; i++) outcomes[i] = outcomes[i] with { DispatchHandedOver = true };
+                }
+
                 return outcomes;
             }
             catch (PostgresException ex) when (attempt < 3 && ex.SqlState == PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "ux_events_dedupe")
@@ -566,13 +614,15 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
     /// Hands the drain jobs an ingest leased to this process's dispatch worker to it, once they are committed (so their runs
     /// read the events they deliver). A worker that stopped meanwhile does not take them: they are released to pending.
     /// </summary>
-    private async Task HandOverAsync(List<ClaimedJob> leased)
+    private async Task<bool> HandOverAsync(List<ClaimedJob> leased)
     {
         _jobs.RememberClaims(leased);
+        var all = true;
         foreach (var queue in leased.GroupBy(j => j.Queue, StringComparer.Ordinal))
         {
             var jobs = queue.ToList();
             if (_workers?.TakerOf(queue.Key) is { } taker && taker.TryTake(jobs)) continue;
+            all = false;
             foreach (var job in jobs)
             {
                 try
@@ -585,6 +635,8 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
                 }
             }
         }
+
+        return all;
     }
 
     /// <summary>
@@ -601,7 +653,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
     /// those events (a drain handed over to this process starts right after this commit) gets it again, with the same
     /// idempotency key (the event's dedupe key): delivery is at least once.
     /// </remarks>
-    private async Task<IngestOutcome[]> SaveGroupAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<EventSave> group, List<ClaimedJob> leased, CancellationToken cancellationToken)
+    private async Task<IngestOutcome[]> SaveGroupAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<EventSave> group, DrainsInserted handover, CancellationToken cancellationToken)
     {
         var now = Microseconds(_jobs.Now);
 
@@ -732,8 +784,13 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
                     // The drains leased to this process's worker (InsertDrains' rows; the key locks' and NOTIFY's rows have one column).
                     while (reader.FieldCount == DrainColumns && await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                     {
-                        if (reader.GetInt16(7) != (short)JobStatus.Processing) continue;
-                        leased.Add(new ClaimedJob
+                        if (reader.GetInt16(7) != (short)JobStatus.Processing)
+                        {
+                            handover.Pending++;
+                            continue;
+                        }
+
+                        handover.Leased.Add(new ClaimedJob
                         {
                             Lease = new JobLease(reader.GetInt64(0), 1),
                             Queue = reader.GetString(1),
@@ -1052,6 +1109,14 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
 
     private sealed record DispatchMark(long Id, EventDispatchStatus Status, string? Error);
 
+    /// <summary>The drain jobs an ingest transaction inserted: those leased to this process's worker, and how many wait for a claim.</summary>
+    private sealed class DrainsInserted
+    {
+        public List<ClaimedJob> Leased { get; } = [];
+
+        public int Pending { get; set; }
+    }
+
     private sealed class InstanceRow(long nextSeq, InstanceStatus status)
     {
         public long NextSeq { get; set; } = nextSeq;
@@ -1102,10 +1167,15 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
             WITH ins AS (
             {RawInsert(schema)}),
             ingest AS (
-                INSERT INTO {schema}.jobs ({Sql.NewJobColumns})
-                SELECT $9, NULL, true, max(i.id)::text, 0, $10, 0, $11, $12, NULL, $13
-                FROM ins i GROUP BY i.provider, i.instance ORDER BY max(i.id))
-            SELECT id, provider, instance, sha256 FROM ins
+                INSERT INTO {schema}.jobs ({Sql.NewJobColumns}, lease_owner, lease_expires_at, lease_token, started_at)
+                SELECT $9, NULL, true, j.payload, j.status, $10, j.status, $11, $12, NULL, $13,
+                       CASE WHEN j.status = 1 THEN $14 END, CASE WHEN j.status = 1 THEN $15 END, j.status, CASE WHEN j.status = 1 THEN $13 END
+                FROM (SELECT max(i.id)::text AS payload, CASE WHEN $14::text IS NOT NULL AND $12 <= $13 THEN 1 ELSE 0 END AS status
+                      FROM ins i GROUP BY i.provider, i.instance ORDER BY max(i.id)) AS j
+                RETURNING id, payload, status, max_attempts, priority, run_at)
+            SELECT id, provider, instance, sha256, NULL::integer AS max_attempts, NULL::integer AS priority, NULL::timestamptz AS run_at FROM ins
+            UNION ALL
+            SELECT id, payload, NULL, NULL, max_attempts, priority, run_at FROM ingest WHERE status = 1
             """;
 
         /// <summary>The insert of raw rows (<c>unnest</c> of arrays $1-$8, in array order), skipping bodies stored before; returns what it inserted.</summary>

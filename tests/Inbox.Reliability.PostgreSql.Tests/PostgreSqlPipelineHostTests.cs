@@ -118,21 +118,23 @@ public sealed class PostgreSqlPipelineHostTests(PostgresServer server) : IAsyncL
     }
 
     [Fact]
-    public async Task An_ingest_hands_the_chats_drain_jobs_to_its_own_dispatch_worker_already_leased_and_they_deliver_in_order()
+    public async Task Capture_and_ingest_hand_their_jobs_to_their_own_process_workers_already_leased_and_events_deliver_in_order()
     {
         var (host, seen) = await StartHostAsync("host-1", processJobs: true);
         string[] chats = ["5511999990001", "5511999990002", "5511999990003", "5511999990004"];
 
-        // Each round waits until it is delivered, so each ingest finds its chats without a live drain: every drain is
-        // inserted leased to this process and handed over at the commit, never claimed.
+        // Every capture's ingest job is inserted leased to this process's ingest worker and handed over at the commit. Each
+        // round waits until it is delivered, so each ingest finds its chats without a live drain: every drain is inserted
+        // leased to this process's dispatch worker and handed over the same way. None is claimed.
         var sent = await CaptureAsync(host, chats, perChat: 5, between: i =>
             Eventually.TrueAsync(() => seen.Seen.Count >= (i + 1) * chats.Length, $"round {i} to be delivered"));
         AssertDeliveredOnceInChatOrder(sent, seen);
 
-        // A handed-over drain started when it was created (a claim would have started it later), on this host, and completed.
-        var drains = await QueryAsync($"SELECT started_at = created_at, lease_owner, status, attempts FROM {_schema}.jobs WHERE queue = 'inbox.dispatch'",
-            r => (HandedOver: r.GetBoolean(0), Owner: r.GetString(1), Status: r.GetInt16(2), Attempts: r.GetInt32(3)));
-        Assert.NotEmpty(drains);
-        Assert.All(drains, d => Assert.Equal((true, "host-1", (short)2, 1), d));
+        // A handed-over job started when it was created (a claim would have started it later), on this host, and completed.
+        var jobs = await QueryAsync($"SELECT queue, started_at = created_at, lease_owner, status, attempts FROM {_schema}.jobs",
+            r => (Queue: r.GetString(0), HandedOver: r.GetBoolean(1), Owner: r.GetString(2), Status: r.GetInt16(3), Attempts: r.GetInt32(4)));
+        Assert.Equal(sent.Count, jobs.Count(j => j.Queue == "inbox.ingest"));
+        Assert.Equal(sent.Count, jobs.Count(j => j.Queue == "inbox.dispatch"));
+        Assert.All(jobs, j => Assert.Equal((true, "host-1", (short)2, 1), (j.HandedOver, j.Owner, j.Status, j.Attempts)));
     }
 }

@@ -93,7 +93,7 @@ internal sealed class InboxCapture : IInboxCapture
         }
 
         InboxTelemetry.WebhooksCaptured.Add(1, tags);
-        _signals.Set(InboxQueues.Ingest);
+        if (!outcome.IngestHandedOver) _signals.Set(InboxQueues.Ingest);
         return new CaptureResult(CaptureStatus.Stored, outcome.RawWebhookId);
     }
 

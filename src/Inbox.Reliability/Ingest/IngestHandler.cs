@@ -189,7 +189,7 @@ internal sealed class IngestHandler(IInboxStore store, IEnumerable<IWebhookProvi
             CaptureLog.DuplicateEvent(logger, duplicate.DedupeKey, ContentHash(duplicate), raw.Id);
         }
 
-        if (outcome.Stored.Count > 0) signals.Set(InboxQueues.Dispatch);
+        if (outcome.Stored.Count > 0 && !outcome.DispatchHandedOver) signals.Set(InboxQueues.Dispatch);
         if (_mediaEnabled && outcome.Stored.Any(e => e.Media.Status == MediaStatus.Pending)) signals.Set(InboxQueues.Media);
     }
 

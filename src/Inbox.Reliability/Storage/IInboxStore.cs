@@ -90,7 +90,11 @@ public sealed record RawWebhook(string Provider, string Instance, DateTimeOffset
 /// <summary>The result of storing a raw webhook.</summary>
 /// <param name="RawWebhookId">The stored row (the first one, for a duplicate).</param>
 /// <param name="Duplicate">True when the same body was already stored for this provider and instance.</param>
-public readonly record struct CaptureOutcome(long RawWebhookId, bool Duplicate);
+public readonly record struct CaptureOutcome(long RawWebhookId, bool Duplicate)
+{
+    /// <summary>The storage handed the webhook's ingest job to this process's ingest worker (already leased): no wake-up needed.</summary>
+    internal bool IngestHandedOver { get; init; }
+}
 
 /// <summary>The state of a raw webhook.</summary>
 public enum RawWebhookStatus
@@ -167,7 +171,11 @@ public sealed record RawWebhookQuery
 /// <summary>What ingest stored.</summary>
 /// <param name="Stored">The new events, with their ids and sequence numbers, in payload order.</param>
 /// <param name="Duplicates">The events whose dedupe key already existed.</param>
-public sealed record IngestOutcome(IReadOnlyList<StoredInboxEvent> Stored, IReadOnlyList<InboxEvent> Duplicates);
+public sealed record IngestOutcome(IReadOnlyList<StoredInboxEvent> Stored, IReadOnlyList<InboxEvent> Duplicates)
+{
+    /// <summary>The storage enqueued no dispatch job that waits to be claimed (it handed them to this process's worker): no wake-up needed.</summary>
+    internal bool DispatchHandedOver { get; init; }
+}
 
 /// <summary>Where an event is in dispatch.</summary>
 public enum EventDispatchStatus
