@@ -169,18 +169,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
                         }
 
                         // An ingest job leased to this process's worker (payload: the instance's newest new row).
-                        leased.Add(new ClaimedJob
-                        {
-                            Lease = new JobLease(reader.GetInt64(0), 1),
-                            Queue = ingestJob.Queue,
-                            Payload = reader.GetString(1),
-                            Attempt = 1,
-                            MaxAttempts = reader.GetInt32(4),
-                            Priority = reader.GetInt32(5),
-                            CreatedAt = now,
-                            RunAt = reader.GetFieldValue<DateTimeOffset>(6),
-                            StartedAt = now,
-                        });
+                        leased.Add(LeasedJob(reader, ingestJob.Queue, null, reader.GetString(1), now));
                     }
 
                     while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))
@@ -614,6 +603,24 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
     /// Hands the drain jobs an ingest leased to this process's dispatch worker to it, once they are committed (so their runs
     /// read the events they deliver). A worker that stopped meanwhile does not take them: they are released to pending.
     /// </summary>
+    /// <summary>
+    /// A job a statement inserted leased to this process (attempt 1, lease token 1, started at <paramref name="now"/>), from
+    /// the row it returned: id in column 0, max_attempts, priority and run_at in columns 4 to 6.
+    /// </summary>
+    private static ClaimedJob LeasedJob(NpgsqlDataReader reader, string queue, string? key, string payload, DateTimeOffset now) => new()
+    {
+        Lease = new JobLease(reader.GetInt64(0), 1),
+        Queue = queue,
+        Key = key,
+        Payload = payload,
+        Attempt = 1,
+        MaxAttempts = reader.GetInt32(4),
+        Priority = reader.GetInt32(5),
+        CreatedAt = now,
+        RunAt = reader.GetFieldValue<DateTimeOffset>(6),
+        StartedAt = now,
+    };
+
     private async Task<bool> HandOverAsync(List<ClaimedJob> leased)
     {
         _jobs.RememberClaims(leased);
@@ -790,19 +797,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
                             continue;
                         }
 
-                        handover.Leased.Add(new ClaimedJob
-                        {
-                            Lease = new JobLease(reader.GetInt64(0), 1),
-                            Queue = reader.GetString(1),
-                            Key = reader.IsDBNull(2) ? null : reader.GetString(2),
-                            Payload = reader.GetString(3),
-                            Attempt = 1,
-                            MaxAttempts = reader.GetInt32(4),
-                            Priority = reader.GetInt32(5),
-                            CreatedAt = now,
-                            RunAt = reader.GetFieldValue<DateTimeOffset>(6),
-                            StartedAt = now,
-                        });
+                        handover.Leased.Add(LeasedJob(reader, reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetString(3), now));
                     }
                 }
                 while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false));

@@ -4,7 +4,6 @@ using Inbox.Reliability.Conformance;
 using Inbox.Reliability.Events;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Npgsql;
 
 namespace Inbox.Reliability.PostgreSql.Tests;
 
@@ -85,16 +84,6 @@ public sealed class PostgreSqlPipelineHostTests(PostgresServer server) : IAsyncL
         }
     }
 
-    private async Task<List<T>> QueryAsync<T>(string sql, Func<NpgsqlDataReader, T> read)
-    {
-        await using var connection = await server.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await using var reader = await command.ExecuteReaderAsync();
-        var rows = new List<T>();
-        while (await reader.ReadAsync()) rows.Add(read(reader));
-        return rows;
-    }
-
     private static string Text(string messageId, string chat) =>
         $$$"""{"type":"ReceivedCallback","instanceId":"I1","messageId":"{{{messageId}}}","phone":"{{{chat}}}","fromMe":false,"momment":1767290000000,"status":"RECEIVED","senderName":"Ana","isGroup":false,"text":{"message":"text of {{{messageId}}}"}}""";
 
@@ -113,8 +102,8 @@ public sealed class PostgreSqlPipelineHostTests(PostgresServer server) : IAsyncL
         Assert.Empty(webSeen.Seen);
 
         // Every job ran on the worker host (a finished job keeps its last worker), and only the worker host listens for wake-ups.
-        Assert.Equal(["worker"], await QueryAsync($"SELECT DISTINCT coalesce(lease_owner, '(none)') FROM {_schema}.jobs", r => r.GetString(0)));
-        Assert.Equal([1L], await QueryAsync($"SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN \"{_schema}_jobs\"'", r => r.GetInt64(0)));
+        Assert.Equal(["worker"], await server.QueryAsync($"SELECT DISTINCT coalesce(lease_owner, '(none)') FROM {_schema}.jobs", r => r.GetString(0)));
+        Assert.Equal([1L], await server.QueryAsync($"SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN \"{_schema}_jobs\"'", r => r.GetInt64(0)));
     }
 
     [Fact]
@@ -131,7 +120,7 @@ public sealed class PostgreSqlPipelineHostTests(PostgresServer server) : IAsyncL
         AssertDeliveredOnceInChatOrder(sent, seen);
 
         // A handed-over job started when it was created (a claim would have started it later), on this host, and completed.
-        var jobs = await QueryAsync($"SELECT queue, started_at = created_at, lease_owner, status, attempts FROM {_schema}.jobs",
+        var jobs = await server.QueryAsync($"SELECT queue, started_at = created_at, lease_owner, status, attempts FROM {_schema}.jobs",
             r => (Queue: r.GetString(0), HandedOver: r.GetBoolean(1), Owner: r.GetString(2), Status: r.GetInt16(3), Attempts: r.GetInt32(4)));
         Assert.Equal(sent.Count, jobs.Count(j => j.Queue == "inbox.ingest"));
         Assert.Equal(sent.Count, jobs.Count(j => j.Queue == "inbox.dispatch"));

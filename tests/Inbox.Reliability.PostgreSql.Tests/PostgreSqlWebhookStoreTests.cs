@@ -71,15 +71,7 @@ public sealed class PostgreSqlWebhookStoreTests(PostgresServer server) : IAsyncL
 
     private static EventFollowUp Dispatch(long id) => new([new NewJob(DispatchQueue, id.ToString(CultureInfo.InvariantCulture), null, DateTimeOffset.UtcNow, null, 10, 0)], false);
 
-    private async Task<List<T>> Query<T>(string sql, Func<NpgsqlDataReader, T> read)
-    {
-        await using var connection = await server.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await using var reader = await command.ExecuteReaderAsync();
-        var rows = new List<T>();
-        while (await reader.ReadAsync()) rows.Add(read(reader));
-        return rows;
-    }
+    private Task<List<T>> Query<T>(string sql, Func<NpgsqlDataReader, T> read) => server.QueryAsync(sql, read);
 
     private async Task<long> Scalar(string sql) => (await Query(sql, r => r.GetInt64(0))).Single();
 

@@ -57,6 +57,17 @@ public sealed class PostgresServer : IAsyncLifetime
         return connection;
     }
 
+    /// <summary>Runs a query outside any storage and reads each row with <paramref name="read"/> (for assertions).</summary>
+    public async Task<List<T>> QueryAsync<T>(string sql, Func<NpgsqlDataReader, T> read)
+    {
+        await using var connection = await OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<T>();
+        while (await reader.ReadAsync()) rows.Add(read(reader));
+        return rows;
+    }
+
     /// <summary>
     /// Restarts the server (<c>pg_ctl restart -m fast</c>): every connection is dropped. The pool of <see cref="OpenAsync"/>
     /// is emptied after it, so the tests' own queries do not pick up a connection the restart closed.
