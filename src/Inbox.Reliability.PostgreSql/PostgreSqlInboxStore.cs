@@ -144,7 +144,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
             // transaction, committed when the batch ends. Bodies stored before (a provider's retry) come back as not
             // inserted and are counted below. With this process's ingest worker running, the ingest jobs are inserted
             // leased to it and handed over once committed.
-            var taker = _workers?.TakerOf(ingestJob.Queue);
+            var taker = _workers?.TakerOf(ingestJob.Queue) is { Capacity: > 0 } ingestWorker ? ingestWorker : null;
             var leased = new List<ClaimedJob>();
             var now = _jobs.Now;
             await _jobs.WithConnectionAsync(async connection =>
@@ -828,13 +828,14 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
         var takers = queues.Distinct(StringComparer.Ordinal).ToDictionary(q => q!, q => _workers?.TakerOf(q!), StringComparer.Ordinal);
         var owners = sorted.Select(d => takers[d.Queue]?.Owner).ToArray();
         var expiries = sorted.Select(d => now + (takers[d.Queue]?.LeaseDuration ?? TimeSpan.Zero)).ToArray();
+        var capacities = sorted.Select(d => takers[d.Queue]?.Capacity ?? 0).ToArray(); // the most of its queue's drains to lease
         var keys = sorted.Select(d => d.Key).ToArray();
         var firstOfKey = new HashSet<(string, string?)>();
         var candidates = sorted.Select(d => firstOfKey.Add((d.Queue, d.Key))).ToArray(); // only a key's first job may become its head
         batch.BatchCommands.Add(Command(_jobs.Statements.LockKeysOfArrays, Texts(queues), Texts(keys)));
         batch.BatchCommands.Add(Command(_sql.InsertDrains, Texts(queues), Texts(keys), Texts(sorted.Select(d => (string?)d.Payload).ToArray()),
             Integers(sorted.Select(d => d.Priority).ToArray()), Integers(sorted.Select(d => d.MaxAttempts).ToArray()),
-            Timestamps(sorted.Select(d => d.RunAt.ToUniversalTime()).ToArray()), Booleans(candidates), Timestamp(now), Texts(owners), Timestamps(expiries)));
+            Timestamps(sorted.Select(d => d.RunAt.ToUniversalTime()).ToArray()), Booleans(candidates), Timestamp(now), Texts(owners), Timestamps(expiries), Integers(capacities)));
         foreach (var queue in queues.Distinct(StringComparer.Ordinal))
         {
             if (_jobs.NotifyCommand(queue!) is { } notify) batch.BatchCommands.Add(notify);
@@ -1298,12 +1299,13 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
         /// started) does not exist, and locks the twins that do, so no worker starts them before this commit. Run under the
         /// keys' locks: a drain is its key's head when the key has no live job. A head that is due, with an owner in $9 (this
         /// process's worker of its queue), is inserted processing, leased to that owner until $10 (token 1, attempt 1), and
-        /// handed over after the commit; the rows come back with their status.
+        /// handed over after the commit, up to that worker's free capacity $11 per queue (the others wait for a claim); the
+        /// rows come back with their status.
         /// </summary>
         public string InsertDrains { get; } = $"""
             WITH d AS MATERIALIZED (
-                SELECT t.*, x.twin FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::integer[], $6::timestamptz[], $7::boolean[], $9::text[], $10::timestamptz[])
-                     WITH ORDINALITY AS t(queue, key, payload, priority, max_attempts, run_at, cand, owner, expires, ord)
+                SELECT t.*, x.twin FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::integer[], $6::timestamptz[], $7::boolean[], $9::text[], $10::timestamptz[], $11::integer[])
+                     WITH ORDINALITY AS t(queue, key, payload, priority, max_attempts, run_at, cand, owner, expires, capacity, ord)
                 LEFT JOIN LATERAL (
                     SELECT true AS twin FROM {schema}.jobs j
                     WHERE j.queue = t.queue AND j.key = t.key AND j.key IS NOT NULL AND j.status = 0 AND j.payload = t.payload
@@ -1311,7 +1313,8 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
             h AS (
                 SELECT d.*, d.cand AND NOT EXISTS (SELECT 1 FROM {schema}.jobs x WHERE x.queue = d.queue AND x.key = d.key AND x.key IS NOT NULL AND x.status IN (0, 1)) AS head
                 FROM d WHERE d.twin IS NULL),
-            l AS (SELECT h.*, h.head AND h.owner IS NOT NULL AND h.run_at <= $8 AS leased FROM h)
+            s AS (SELECT h.*, h.head AND h.owner IS NOT NULL AND h.run_at <= $8 AS startable FROM h),
+            l AS (SELECT s.*, s.startable AND count(*) FILTER (WHERE s.startable) OVER (PARTITION BY s.queue ORDER BY s.ord) <= s.capacity AS leased FROM s)
             INSERT INTO {schema}.jobs ({Sql.NewJobColumns}, lease_owner, lease_expires_at, lease_token, started_at)
             SELECT l.queue, l.key, l.head, l.payload, CASE WHEN l.leased THEN 1 ELSE 0 END, l.priority, CASE WHEN l.leased THEN 1 ELSE 0 END,
                    l.max_attempts, l.run_at, NULL, $8,

@@ -31,7 +31,7 @@ public sealed class PostgreSqlPipelineHostTests(PostgresServer server) : IAsyncL
         await server.DropSchemaAsync(_schema);
     }
 
-    private async Task<(IHost Host, EventRecorder Recorder)> StartHostAsync(string name, bool processJobs)
+    private async Task<(IHost Host, EventRecorder Recorder)> StartHostAsync(string name, bool processJobs, Action<InboxPipelineOptions>? pipeline = null)
     {
         var recorder = new EventRecorder();
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
@@ -44,7 +44,8 @@ public sealed class PostgreSqlPipelineHostTests(PostgresServer server) : IAsyncL
             })
             .UsePostgreSql(server.ConnectionString, o => o.Schema = _schema)
             .AddZApi(o => o.WebhookSecret = Secret)
-            .AddEventHandler<RecordingEventHandler>();
+            .AddEventHandler<RecordingEventHandler>()
+            .AddWebhookPipeline(o => pipeline?.Invoke(o));
         var host = builder.Build();
         _hosts.Add(host);
         await host.StartAsync();
@@ -60,7 +61,7 @@ public sealed class PostgreSqlPipelineHostTests(PostgresServer server) : IAsyncL
         {
             foreach (var chat in chats)
             {
-                var id = $"M-{chat[^1]}-{i:D3}";
+                var id = $"M-{chat}-{i:D3}";
                 sent.Add((chat, id));
                 var result = await capture.CaptureAsync(new WebhookRequest("zapi", "inst-1", Encoding.UTF8.GetBytes(Text(id, chat)), DateTimeOffset.UtcNow)
                 {
@@ -83,6 +84,10 @@ public sealed class PostgreSqlPipelineHostTests(PostgresServer server) : IAsyncL
             Assert.Equal(sent.Where(s => s.Chat == chat).Select(s => s.Id), recorder.Seen.Where(c => c.Event.ChatId == chat).Select(c => c.Event.ExternalId));
         }
     }
+
+    /// <summary>A job's outcome is written after its handler returns: wait until no job is pending or running.</summary>
+    private Task WaitForJobsToFinishAsync() => Eventually.TrueAsync(
+        async () => (await server.QueryAsync($"SELECT count(*) FROM {_schema}.jobs WHERE status IN (0, 1)", r => r.GetInt64(0)))[0] == 0, "every job to finish");
 
     private static string Text(string messageId, string chat) =>
         $$$"""{"type":"ReceivedCallback","instanceId":"I1","messageId":"{{{messageId}}}","phone":"{{{chat}}}","fromMe":false,"momment":1767290000000,"status":"RECEIVED","senderName":"Ana","isGroup":false,"text":{"message":"text of {{{messageId}}}"}}""";
@@ -120,10 +125,29 @@ public sealed class PostgreSqlPipelineHostTests(PostgresServer server) : IAsyncL
         AssertDeliveredOnceInChatOrder(sent, seen);
 
         // A handed-over job started when it was created (a claim would have started it later), on this host, and completed.
+        await WaitForJobsToFinishAsync();
         var jobs = await server.QueryAsync($"SELECT queue, started_at = created_at, lease_owner, status, attempts FROM {_schema}.jobs",
             r => (Queue: r.GetString(0), HandedOver: r.GetBoolean(1), Owner: r.GetString(2), Status: r.GetInt16(3), Attempts: r.GetInt32(4)));
         Assert.Equal(sent.Count, jobs.Count(j => j.Queue == "inbox.ingest"));
         Assert.Equal(sent.Count, jobs.Count(j => j.Queue == "inbox.dispatch"));
         Assert.All(jobs, j => Assert.Equal((true, "host-1", (short)2, 1), (j.HandedOver, j.Owner, j.Status, j.Attempts)));
+    }
+
+    [Fact]
+    public async Task An_ingest_leases_no_more_drain_jobs_than_its_dispatch_worker_can_start_and_the_others_are_claimed()
+    {
+        // 40 chats' webhooks captured by a host that processes nothing, then ingested in one batch by a worker host whose
+        // dispatch worker can start 1 + 16 (prefetch) jobs: it leases at most 17 drains, the others wait for a claim.
+        var (web, _) = await StartHostAsync("web", processJobs: false);
+        var chats = Enumerable.Range(1, 40).Select(i => $"55119999{i:D5}").ToArray();
+        var sent = await CaptureAsync(web, chats, perChat: 1);
+        var (_, seen) = await StartHostAsync("worker", processJobs: true, o => o.DispatchConcurrency = 1);
+
+        await Eventually.TrueAsync(() => seen.Seen.Count >= sent.Count, $"the worker host to handle {sent.Count} events");
+        AssertDeliveredOnceInChatOrder(sent, seen);
+        await WaitForJobsToFinishAsync();
+        var drains = await server.QueryAsync($"SELECT started_at = created_at FROM {_schema}.jobs WHERE queue = 'inbox.dispatch' AND status = 2", r => r.GetBoolean(0));
+        Assert.Equal(40, drains.Count);
+        Assert.InRange(drains.Count(handedOver => handedOver), 1, 17);
     }
 }

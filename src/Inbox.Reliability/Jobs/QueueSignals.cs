@@ -45,6 +45,12 @@ internal interface IJobTaker
     TimeSpan LeaseDuration { get; }
 
     /// <summary>
+    /// How many jobs it can start now (free places in its claim buffer). A storage leases it no more than that: the rest
+    /// wait for a claim, by this process or another, so a busy process does not hold work other processes could do.
+    /// </summary>
+    int Capacity { get; }
+
+    /// <summary>
     /// Starts the jobs, leased to <see cref="Owner"/> and committed. False when the worker is stopping: the caller then
     /// releases them (or they return to pending once their leases expire).
     /// </summary>

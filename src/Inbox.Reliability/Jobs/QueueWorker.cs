@@ -34,6 +34,7 @@ internal sealed class QueueWorker : BackgroundService, IJobTaker
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _slots;
     private readonly SemaphoreSlim _held;
+    private readonly int _bufferSize;
     private readonly ConcurrentDictionary<long, RunningJob> _inFlight = new();
     private readonly CancellationTokenSource _hardStop = new();
     private readonly KeyValuePair<string, object?> _queueTag;
@@ -66,6 +67,7 @@ internal sealed class QueueWorker : BackgroundService, IJobTaker
         var held = slots + Math.Clamp(_options.Prefetch, 0, 10_000);
         _slots = new SemaphoreSlim(slots, slots);
         _held = new SemaphoreSlim(held, held);
+        _bufferSize = held;
         _queueTag = new KeyValuePair<string, object?>("queue", registration.Queue);
     }
 
@@ -195,6 +197,10 @@ internal sealed class QueueWorker : BackgroundService, IJobTaker
     string IJobTaker.Owner => _global.WorkerName;
 
     TimeSpan IJobTaker.LeaseDuration => _options.LeaseDuration;
+
+    // Jobs held here (running or waiting for a slot) against the buffer's size; not the free permits, which a claim in
+    // flight holds for a moment whatever it finds.
+    int IJobTaker.Capacity => _stopping.IsCancellationRequested ? 0 : Math.Max(0, _bufferSize - _inFlight.Count);
 
     bool IJobTaker.TryTake(IReadOnlyList<ClaimedJob> jobs)
     {
