@@ -160,22 +160,8 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
                 var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                 await using (reader.ConfigureAwait(false))
                 {
-                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                    {
-                        if (!reader.IsDBNull(3))
-                        {
-                            inserted[new BodyKey(reader.GetString(1), reader.GetString(2), Convert.ToHexString(reader.GetFieldValue<byte[]>(3)))] = reader.GetInt64(0);
-                            continue;
-                        }
-
-                        // An ingest job leased to this process's worker (payload: the instance's newest new row).
-                        leased.Add(LeasedJob(reader, ingestJob.Queue, null, reader.GetString(1), now));
-                    }
-
-                    while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))
-                    {
-                        // The NOTIFY's row.
-                    }
+                    // Rows without a sha256 are ingest jobs leased to this process's worker (payload: the instance's newest new row).
+                    await ReadInsertedAsync(reader, inserted, cancellationToken, job => leased.Add(LeasedJob(job, ingestJob.Queue, null, job.GetString(1), now))).ConfigureAwait(false);
                 }
 
                 return true;
@@ -268,10 +254,16 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
         return (inserted, existing);
     }
 
-    private static async Task ReadInsertedAsync(NpgsqlDataReader reader, Dictionary<BodyKey, long> inserted, CancellationToken cancellationToken)
+    private static async Task ReadInsertedAsync(NpgsqlDataReader reader, Dictionary<BodyKey, long> inserted, CancellationToken cancellationToken, Action<NpgsqlDataReader>? leasedJob = null)
     {
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
+            if (leasedJob is not null && reader.IsDBNull(3))
+            {
+                leasedJob(reader);
+                continue;
+            }
+
             inserted[new BodyKey(reader.GetString(1), reader.GetString(2), Convert.ToHexString(reader.GetFieldValue<byte[]>(3)))] = reader.GetInt64(0);
         }
 
@@ -600,10 +592,6 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
     }
 
     /// <summary>
-    /// Hands the drain jobs an ingest leased to this process's dispatch worker to it, once they are committed (so their runs
-    /// read the events they deliver). A worker that stopped meanwhile does not take them: they are released to pending.
-    /// </summary>
-    /// <summary>
     /// A job a statement inserted leased to this process (attempt 1, lease token 1, started at <paramref name="now"/>), from
     /// the row it returned: id in column 0, max_attempts, priority and run_at in columns 4 to 6.
     /// </summary>
@@ -621,6 +609,11 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
         StartedAt = now,
     };
 
+    /// <summary>
+    /// Hands jobs a statement leased to this process's workers (a capture's ingest jobs, an ingest's drains) to them, once
+    /// committed (so their runs read what the transaction wrote). A worker that stopped meanwhile does not take them: they
+    /// are released to pending. True when every job was taken.
+    /// </summary>
     private async Task<bool> HandOverAsync(List<ClaimedJob> leased)
     {
         _jobs.RememberClaims(leased);

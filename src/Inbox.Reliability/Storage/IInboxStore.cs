@@ -94,6 +94,12 @@ public readonly record struct CaptureOutcome(long RawWebhookId, bool Duplicate)
 {
     /// <summary>The storage handed the webhook's ingest job to this process's ingest worker (already leased): no wake-up needed.</summary>
     internal bool IngestHandedOver { get; init; }
+
+    /// <summary>Equal when they name the same row the same way (<see cref="IngestHandedOver"/>, a wake-up hint, is not compared).</summary>
+    public bool Equals(CaptureOutcome other) => RawWebhookId == other.RawWebhookId && Duplicate == other.Duplicate;
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(RawWebhookId, Duplicate);
 }
 
 /// <summary>The state of a raw webhook.</summary>
@@ -175,6 +181,12 @@ public sealed record IngestOutcome(IReadOnlyList<StoredInboxEvent> Stored, IRead
 {
     /// <summary>The storage enqueued no dispatch job that waits to be claimed (it handed them to this process's worker): no wake-up needed.</summary>
     internal bool DispatchHandedOver { get; init; }
+
+    /// <summary>Equal when they hold the same events (<see cref="DispatchHandedOver"/>, a wake-up hint, is not compared).</summary>
+    public bool Equals(IngestOutcome? other) => other is not null && Equals(Stored, other.Stored) && Equals(Duplicates, other.Duplicates);
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(Stored, Duplicates);
 }
 
 /// <summary>Where an event is in dispatch.</summary>
