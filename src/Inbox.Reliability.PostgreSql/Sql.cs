@@ -83,20 +83,22 @@ internal sealed class Sql
         EnsureHeadsOfIds = string.Format(CultureInfo.InvariantCulture, ensureHeads, S,
             $"SELECT DISTINCT q.queue, q.key FROM {S}.jobs q WHERE q.id = ANY($1::bigint[]) AND q.key IS NOT NULL");
 
-        // Only heads are in ix_jobs_ready, so this reads the first due entries of one queue and nothing else. The rows c
-        // returns are locked by this statement: the UPDATE needs no conditions but their ids.
-        // MATERIALIZED: an inlined locking subquery may be re-run inside the join, and each run skips the rows the
-        // previous one just updated and locks the next ones: a claim of 1 would lease 2. Every locking CTE here is.
+        // Only heads are in ix_jobs_ready, so this reads the first due entries of one queue and nothing else. The rows the
+        // subquery returns are locked by this statement: the UPDATE needs no conditions but where they are. It finds them
+        // by tuple id (a TID scan: no second probe of the primary key per row), which stays theirs while the lock is held.
+        // ARRAY(...) runs the locking subquery exactly once: re-run inside a join, each run would skip the rows the
+        // previous one just updated and lock the next ones (a claim of 1 would lease 2). Every locking subquery here is
+        // run once (MATERIALIZED CTEs elsewhere). A row whose newest version was committed after this statement's snapshot
+        // is locked but not visible to the UPDATE: it stays pending, and the claim returns fewer jobs.
         Claim = $"""
-            WITH c AS MATERIALIZED (
-                SELECT id FROM {S}.jobs
+            UPDATE {S}.jobs j SET status = 1, attempts = j.attempts + 1, lease_owner = $4, lease_expires_at = $5,
+                lease_token = j.lease_token + 1, started_at = $2, cancel_requested = false
+            WHERE j.ctid = ANY(ARRAY(
+                SELECT ctid FROM {S}.jobs
                 WHERE queue = $1 AND status = 0 AND is_head AND run_at <= $2
                 ORDER BY priority DESC, run_at, id
                 LIMIT $3
-                FOR UPDATE SKIP LOCKED)
-            UPDATE {S}.jobs j SET status = 1, attempts = j.attempts + 1, lease_owner = $4, lease_expires_at = $5,
-                lease_token = j.lease_token + 1, started_at = $2, cancel_requested = false
-            FROM c WHERE j.id = c.id
+                FOR UPDATE SKIP LOCKED))
             RETURNING j.id, j.key, j.payload, j.attempts, j.max_attempts, j.lease_token, j.dedupe_key, j.priority, j.created_at, j.run_at
             """;
 
