@@ -22,7 +22,7 @@ public sealed class BenchOptions
           --with-peers    also run ../shared/anchors/run.sh and pgbench-capture.sh on the same PostgreSQL (INBOX_ANCHORS_DIR
                           overrides the folder) and print ratios ours/peer and the issue's targets (PostgreSQL only)
           --prefetch N    jobs claimed ahead of the 16 handlers (default 200)
-          --no-warmup     skip the two small warm-up runs before each measured run
+          --no-warmup     skip the small warm-up runs (2 to 8) before each measured run
           --claim-sizes   queue depths at which to time claims of 100 (default 10000,1000000 for postgres, none for sqlite)
           --idle-seconds  window of the idle-cost measure (queries/s with workers running and no jobs; postgres only; 0 skips)
           --capture       on (default) or none: also measure webhook capture over HTTP (Kestrel on loopback, Z-API
@@ -50,7 +50,7 @@ public sealed class BenchOptions
     public int Prefetch { get; private set; } = 200;
     public bool WithPeers { get; private set; }
 
-    /// <summary>Run the small warm-up workload twice in the child before the measured run (default on; --no-warmup turns it off).</summary>
+    /// <summary>Run the small warm-up workload in the child before the measured run, until the runtime has little left to compile (default on; --no-warmup turns it off).</summary>
     public bool Warmup { get; private set; } = true;
 
     /// <summary>The warm-up: the same steps on a tenth of the jobs.</summary>
