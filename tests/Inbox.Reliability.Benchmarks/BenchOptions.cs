@@ -21,7 +21,7 @@ public sealed class BenchOptions
           --mode          which modes to run (default: both)
           --with-peers    also run ../shared/anchors/run.sh and pgbench-capture.sh on the same PostgreSQL (INBOX_ANCHORS_DIR
                           overrides the folder) and print ratios ours/peer and the issue's targets (PostgreSQL only)
-          --prefetch N    jobs claimed ahead of the 16 handlers (default 200)
+          --prefetch N    jobs claimed ahead of the 16 handlers (default 500, as graphile-worker's batched local queue)
           --no-warmup     skip the small warm-up runs (2 to 8) before each measured run
           --claim-sizes   queue depths at which to time claims of 100 (default 10000,1000000 for postgres, none for sqlite)
           --idle-seconds  window of the idle-cost measure (queries/s with workers running and no jobs; postgres only; 0 skips)
@@ -46,8 +46,8 @@ public sealed class BenchOptions
     public int LatencyJobs { get; private set; } = 300;
     public int Keys { get; private set; } = 1000;
 
-    /// <summary>Jobs claimed ahead of the handlers (JobHandlerOptions.Prefetch). Default 200.</summary>
-    public int Prefetch { get; private set; } = 200;
+    /// <summary>Jobs claimed ahead of the handlers (JobHandlerOptions.Prefetch). Default 500, the size of graphile-worker's local queue in its batched mode.</summary>
+    public int Prefetch { get; private set; } = 500;
     public bool WithPeers { get; private set; }
 
     /// <summary>Run the small warm-up workload in the child before the measured run, until the runtime has little left to compile (default on; --no-warmup turns it off).</summary>
