@@ -33,13 +33,16 @@ internal sealed class Sql
             """;
         LockKeyOfId = $"SELECT count(pg_advisory_xact_lock({LockId("j.queue", "j.key")})) FROM {S}.jobs j WHERE j.id = $1 AND j.key IS NOT NULL";
 
-        // A key's first job of the batch becomes its head when the key has no live job. The key lock is held, and this
-        // statement's snapshot was taken after it was granted, so no other writer can change the answer until commit.
+        // A key's first job of the batch becomes its head when the key has no live job: no pending job and no live head (a
+        // processing job is always its key's head). The key lock is held, and this statement's snapshot was taken after it
+        // was granted, so no other writer can change the answer until commit.
         Insert = $"""
             INSERT INTO {S}.jobs ({NewJobColumns})
             SELECT t.queue, t.key,
                    t.key IS NULL OR (t.cand AND NOT EXISTS (
-                       SELECT 1 FROM {S}.jobs x WHERE x.queue = t.queue AND x.key = t.key AND x.key IS NOT NULL AND x.status IN (0, 1))),
+                       SELECT 1 FROM {S}.jobs x WHERE x.queue = t.queue AND x.key = t.key AND x.key IS NOT NULL AND x.status = 0)
+                     AND NOT EXISTS (
+                       SELECT 1 FROM {S}.jobs y WHERE y.queue = t.queue AND y.key = t.key AND y.key IS NOT NULL AND y.status IN (0, 1) AND y.is_head)),
                    t.payload, 0, t.priority, 0, t.max_attempts, t.run_at, t.dedupe_key, $9
             FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::integer[], $6::timestamptz[], $7::text[], $8::boolean[])
                  WITH ORDINALITY AS t(queue, key, payload, priority, max_attempts, run_at, dedupe_key, cand, ord)
@@ -64,15 +67,15 @@ internal sealed class Sql
         IndexPlans = "SELECT " + indexPlans;
         IndexPlansAsynchronousCommit = "SELECT set_config('synchronous_commit', 'off', true), " + indexPlans;
 
-        // Makes the oldest live job of each key its head, for keys that have live jobs but no live head. Idempotent, and
-        // correct whenever the keys' locks are held: after a head finished, was canceled, reaped or purged, or a requeue.
-        // A processing head keeps its key (a requeued older job waits for it).
+        // Makes the oldest pending job of each key its head, for keys that have no live head. Idempotent, and correct
+        // whenever the keys' locks are held: after a head finished, was canceled, reaped or purged, or a requeue. A
+        // processing job is always a head, so a processing head keeps its key (a requeued older job waits for it).
         const string ensureHeads = """
             UPDATE {0}.jobs j SET is_head = true
             FROM ({1}) AS k
             CROSS JOIN LATERAL (
                 SELECT x.id FROM {0}.jobs x
-                WHERE x.queue = k.queue AND x.key = k.key AND x.key IS NOT NULL AND x.status IN (0, 1)
+                WHERE x.queue = k.queue AND x.key = k.key AND x.key IS NOT NULL AND x.status = 0
                 ORDER BY x.id LIMIT 1) AS h
             WHERE j.id = h.id AND NOT j.is_head
               AND NOT EXISTS (

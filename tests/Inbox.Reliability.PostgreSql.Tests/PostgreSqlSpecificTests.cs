@@ -126,6 +126,36 @@ public sealed class PostgreSqlSpecificTests(PostgresServer server) : IAsyncLifet
     }
 
     [Fact]
+    public async Task A_schema_from_before_migration_6_indexes_only_pending_keyed_jobs_and_keys_stay_fifo_behind_a_processing_head()
+    {
+        var storage = NewStorage();
+        var store = NewProvider(storage.Schema).GetRequiredService<IJobStore>();
+        await store.MigrateAsync();
+        var s = $"\"{storage.Schema}\"";
+        // As a database left by the previous version: migration 6 not applied, the old index in place.
+        await Scalar($"DROP INDEX {s}.ix_jobs_key_pending; CREATE INDEX ix_jobs_key ON {s}.jobs (queue, key, id) WHERE status IN (0, 1) AND key IS NOT NULL; " +
+                     $"DELETE FROM {s}.migrations WHERE version = 6; SELECT 1");
+        var first = (await store.EnqueueAsync([new NewJob("q", "1", "k", DateTimeOffset.UtcNow, null, 3, 0)]))[0].Id;
+        var claimed = Assert.Single(await store.ClaimAsync("q", 10, "w", TimeSpan.FromMinutes(1)));
+
+        await NewProvider(storage.Schema).GetRequiredService<IJobStore>().MigrateAsync();
+
+        Assert.Equal(0, await Scalar($"SELECT count(*) FROM pg_indexes WHERE schemaname = '{storage.Schema}' AND indexname = 'ix_jobs_key'"));
+        Assert.Equal(1, await Scalar($"SELECT count(*) FROM pg_indexes WHERE schemaname = '{storage.Schema}' AND indexname = 'ix_jobs_key_pending' AND indexdef LIKE '%WHERE ((status = 0) AND (key IS NOT NULL))'"));
+
+        // The key's only live job is processing: a new job of the key waits for it, then runs, then the next.
+        var second = (await store.EnqueueAsync([new NewJob("q", "2", "k", DateTimeOffset.UtcNow, null, 3, 0)]))[0].Id;
+        var third = (await store.EnqueueAsync([new NewJob("q", "3", "k", DateTimeOffset.UtcNow, null, 3, 0)]))[0].Id;
+        Assert.Empty(await store.ClaimAsync("q", 10, "w", TimeSpan.FromMinutes(1)));
+        Assert.True(await store.FinishAsync(claimed.Lease, JobOutcome.Completed));
+        Assert.Equal(first, claimed.Lease.JobId);
+        var next = Assert.Single(await store.ClaimAsync("q", 10, "w", TimeSpan.FromMinutes(1)));
+        Assert.Equal(second, next.Lease.JobId);
+        Assert.True(await store.FinishAsync(next.Lease, JobOutcome.Completed));
+        Assert.Equal(third, Assert.Single(await store.ClaimAsync("q", 10, "w", TimeSpan.FromMinutes(1))).Lease.JobId);
+    }
+
+    [Fact]
     public async Task Names_and_keys_compare_byte_by_byte_whatever_the_databases_locale()
     {
         var storage = NewStorage();
