@@ -69,12 +69,8 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
     private const int MaxRememberedClaims = 100_000;
     private readonly Sql _sql;
 
-    /// <summary>This process's workers, by queue: a completion hands a worker its key's next job (<see cref="IJobTaker"/>).</summary>
-    private readonly QueueSignals? _workers;
-
-    public PostgreSqlJobStore(PostgreSqlStorageOptions options, NpgsqlDataSource? dataSource, TimeProvider time, ILoggerFactory loggers, QueueSignals? workers = null)
+    public PostgreSqlJobStore(PostgreSqlStorageOptions options, NpgsqlDataSource? dataSource, TimeProvider time, ILoggerFactory loggers)
     {
-        _workers = workers;
         _options = options;
         _time = time;
         _logger = loggers.CreateLogger("Inbox.Reliability.PostgreSql");
@@ -352,7 +348,23 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
             await using (reader.ConfigureAwait(false))
             {
                 await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // past set_config's row
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) jobs.Add(Leased(reader, queue, now));
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    jobs.Add(new ClaimedJob
+                    {
+                        Lease = new JobLease(reader.GetInt64(0), reader.GetInt64(5)),
+                        Queue = queue,
+                        Key = reader.IsDBNull(1) ? null : reader.GetString(1),
+                        Payload = reader.GetString(2),
+                        Attempt = reader.GetInt32(3),
+                        MaxAttempts = reader.GetInt32(4),
+                        DedupeKey = reader.IsDBNull(6) ? null : reader.GetString(6),
+                        Priority = reader.GetInt32(7),
+                        CreatedAt = reader.GetFieldValue<DateTimeOffset>(8),
+                        RunAt = reader.GetFieldValue<DateTimeOffset>(9),
+                        StartedAt = now,
+                    });
+                }
             }
 
             if (_claimedKeyed.Count > MaxRememberedClaims) _claimedKeyed.Clear(); // leases lost without an outcome; forgetting is safe
@@ -364,22 +376,6 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
             return (IReadOnlyList<ClaimedJob>)jobs;
         }, cancellationToken).ConfigureAwait(false);
     }
-
-    /// <summary>A job a statement leased, from its row: id, key, payload, attempts, max_attempts, lease_token, dedupe_key, priority, created_at, run_at.</summary>
-    private static ClaimedJob Leased(NpgsqlDataReader reader, string queue, DateTimeOffset now) => new()
-    {
-        Lease = new JobLease(reader.GetInt64(0), reader.GetInt64(5)),
-        Queue = queue,
-        Key = reader.IsDBNull(1) ? null : reader.GetString(1),
-        Payload = reader.GetString(2),
-        Attempt = reader.GetInt32(3),
-        MaxAttempts = reader.GetInt32(4),
-        DedupeKey = reader.IsDBNull(6) ? null : reader.GetString(6),
-        Priority = reader.GetInt32(7),
-        CreatedAt = reader.GetFieldValue<DateTimeOffset>(8),
-        RunAt = reader.GetFieldValue<DateTimeOffset>(9),
-        StartedAt = now,
-    };
 
     /// <summary>Remembers the keys of jobs leased to this process outside <see cref="ClaimAsync"/> (handed over by an ingest), as a claim does.</summary>
     internal void RememberClaims(IEnumerable<ClaimedJob> jobs)
@@ -426,19 +422,7 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
             }
         }
 
-        // The workers in this process of the queues whose keys get new heads: a head that is due goes straight to one with
-        // room for it (jobs claimed before this store started name no key here: those keys get their heads the plain way).
-        var takers = leavingKeys.Count == 0 || unknownKeys || _workers is null ? null
-            : leavingKeys.Select(k => k.Queue).Distinct(StringComparer.Ordinal)
-                .Select(q => (Queue: q, Taker: _workers.TakerOf(q))).Where(t => t.Taker is { Capacity: > 0 }).Select(t => (t.Queue, Taker: t.Taker!)).ToList();
-        return WriteFinishesAsync(group, n, now, ids, tokens, kinds, errors, retryAts, leaving, leavingKeys, unknownKeys, takers is { Count: > 0 } ? takers : null, cancellationToken);
-    }
-
-    private async Task<bool[]> WriteFinishesAsync(
-        IReadOnlyList<(JobLease Lease, JobOutcome Outcome)> group, int n, DateTimeOffset now, long[] ids, long[] tokens, int[] kinds, string?[] errors, DateTimeOffset[] retryAts,
-        List<long> leaving, HashSet<(string Queue, string Key)> leavingKeys, bool unknownKeys, List<(string Queue, IJobTaker Taker)>? takers, CancellationToken cancellationToken)
-    {
-        var (results, leased) = await WithConnectionAsync(async connection =>
+        return WithConnectionAsync(async connection =>
         {
             await using var batch = new NpgsqlBatch(connection);
             // A lost outcome only means the job runs again: no flush wait unless configured.
@@ -455,16 +439,10 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
             batch.BatchCommands.Add(Command(_sql.Finish, Bigints(ids), Bigints(tokens), Integers(kinds), Texts(errors), Timestamps(retryAts), Timestamp(now)));
             if (leavingIds.Length > 0)
             {
-                batch.BatchCommands.Add(
-                    unknownKeys ? Command(_sql.EnsureHeadsOfIds, Bigints(leavingIds))
-                    : takers is null ? Command(_sql.EnsureHeadsOfArrays, Texts(keyQueues), Texts(keyNames))
-                    : Command(_sql.EnsureHeadsLeased, Texts(keyQueues), Texts(keyNames),
-                        Texts(takers.Select(t => (string?)t.Queue).ToArray()), Texts(takers.Select(t => (string?)t.Taker.Owner).ToArray()),
-                        Timestamps(takers.Select(t => now + t.Taker.LeaseDuration).ToArray()), Integers(takers.Select(t => t.Taker.Capacity).ToArray()), Timestamp(now)));
+                batch.BatchCommands.Add(unknownKeys ? Command(_sql.EnsureHeadsOfIds, Bigints(leavingIds)) : Command(_sql.EnsureHeadsOfArrays, Texts(keyQueues), Texts(keyNames)));
             }
 
             var done = new HashSet<(long, long)>();
-            var handed = new List<ClaimedJob>();
             var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
@@ -473,49 +451,13 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) done.Add((reader.GetInt64(0), reader.GetInt64(1)));
                 while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    if (takers is null) continue;
-                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                    {
-                        if (reader.GetBoolean(10)) handed.Add(Leased(reader, reader.GetString(11), now));
-                    }
                 }
             }
 
             var results = new bool[n];
             for (var i = 0; i < n; i++) results[i] = done.Contains((group[i].Lease.JobId, group[i].Lease.Token));
-            return (results, handed);
-        }, cancellationToken, retryConflicts: true).ConfigureAwait(false);
-
-        if (leased.Count > 0) HandOver(leased);
-        return results;
-    }
-
-    /// <summary>
-    /// Gives jobs a completion leased to this process's workers (its keys' next heads) to them, now that the transaction
-    /// committed. A worker that stopped meanwhile does not take them: they are released to pending by a later group of
-    /// outcomes (not awaited here: this runs inside the group that writes outcomes), or, if that fails, their leases expire.
-    /// </summary>
-    private void HandOver(List<ClaimedJob> leased)
-    {
-        RememberClaims(leased);
-        foreach (var queue in leased.GroupBy(j => j.Queue, StringComparer.Ordinal))
-        {
-            var jobs = queue.ToList();
-            if (_workers?.TakerOf(queue.Key) is { } taker && taker.TryTake(jobs)) continue;
-            foreach (var job in jobs) _ = ReleaseQuietlyAsync(job.Lease);
-        }
-    }
-
-    private async Task ReleaseQuietlyAsync(JobLease lease)
-    {
-        try
-        {
-            await FinishAsync(lease, JobOutcome.Released, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or ObjectDisposedException)
-        {
-            // Not released now: the lease expires and the reaper returns the job to pending.
-        }
+            return results;
+        }, cancellationToken, retryConflicts: true);
     }
 
     public async Task<IReadOnlyList<LeaseRenewal>> ExtendLeasesAsync(IReadOnlyList<JobLease> leases, TimeSpan leaseDuration, CancellationToken cancellationToken = default)
