@@ -118,10 +118,14 @@ public sealed class PostgreSqlPipelineHostTests(PostgresServer server) : IAsyncL
         string[] chats = ["5511999990001", "5511999990002", "5511999990003", "5511999990004"];
 
         // Every capture's ingest job is inserted leased to this process's ingest worker and handed over at the commit. Each
-        // round waits until it is delivered, so each ingest finds its chats without a live drain: every drain is inserted
-        // leased to this process's dispatch worker and handed over the same way. None is claimed.
-        var sent = await CaptureAsync(host, chats, perChat: 5, between: i =>
-            Eventually.TrueAsync(() => seen.Seen.Count >= (i + 1) * chats.Length, $"round {i} to be delivered"));
+        // round waits until it is delivered and its jobs' outcomes are recorded (a handler sees its event before its drain
+        // job's completion commits), so each ingest finds its chats without a live drain: every drain is inserted leased
+        // to this process's dispatch worker and handed over the same way. None is claimed.
+        var sent = await CaptureAsync(host, chats, perChat: 5, between: async i =>
+        {
+            await Eventually.TrueAsync(() => seen.Seen.Count >= (i + 1) * chats.Length, $"round {i} to be delivered");
+            await WaitForJobsToFinishAsync();
+        });
         AssertDeliveredOnceInChatOrder(sent, seen);
 
         // A handed-over job started when it was created (a claim would have started it later), on this host, and completed.
