@@ -28,13 +28,13 @@ namespace Inbox.Reliability.PostgreSql;
 /// Migration 4: queue names, keys, dedupe keys, providers, instances and chat ids are identifiers, compared byte by byte
 /// (collation "C"): every index over them compares with memcmp instead of the database's locale rules, whatever
 /// locale the database was created with; lists ordered by them come in byte order.
+/// Migration 5 drops <c>ix_events_chat</c>: no query reads it (a chat's pending events come from <c>ix_events_pending</c>),
+/// and every event insert and dispatch mark wrote it.
 /// Migration 6: a key's jobs in order are indexed while pending only (<c>ix_jobs_key_pending</c>; was pending or
 /// processing), so a claim, which turns a pending head into a processing one, no longer adds an entry to it, and finding
 /// a key's next head walks past fewer entries of jobs that left. A processing job is always its key's head (claims and
 /// hand-overs take heads only; a retry, a release and a lease expiry keep the flag), so "the key has a live job" is "it has
 /// a pending job or a live head" (<c>ux_jobs_key_head</c>).
-/// Migration 5 drops <c>ix_events_chat</c>: no query reads it (a chat's pending events come from <c>ix_events_pending</c>),
-/// and every event insert and dispatch mark wrote it.
 /// </remarks>
 internal static class PostgreSqlMigrations
 {
