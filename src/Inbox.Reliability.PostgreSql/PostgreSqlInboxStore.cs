@@ -1304,9 +1304,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
                     WHERE j.queue = t.queue AND j.key = t.key AND j.key IS NOT NULL AND j.status = 0 AND j.payload = t.payload
                     FOR UPDATE) AS x ON true),
             h AS (
-                SELECT d.*, d.cand
-                    AND NOT EXISTS (SELECT 1 FROM {schema}.jobs x WHERE x.queue = d.queue AND x.key = d.key AND x.key IS NOT NULL AND x.status = 0)
-                    AND NOT EXISTS (SELECT 1 FROM {schema}.jobs y WHERE y.queue = d.queue AND y.key = d.key AND y.key IS NOT NULL AND y.status IN (0, 1) AND y.is_head) AS head
+                SELECT d.*, d.cand AND {Sql.KeyHasNoLiveJob(schema, "d")} AS head
                 FROM d WHERE d.twin IS NULL),
             s AS (SELECT h.*, h.head AND h.owner IS NOT NULL AND h.run_at <= $8 AS startable FROM h),
             l AS (SELECT s.*, s.startable AND count(*) FILTER (WHERE s.startable) OVER (PARTITION BY s.queue ORDER BY s.ord) <= s.capacity AS leased FROM s)

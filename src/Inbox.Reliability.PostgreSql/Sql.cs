@@ -33,16 +33,12 @@ internal sealed class Sql
             """;
         LockKeyOfId = $"SELECT count(pg_advisory_xact_lock({LockId("j.queue", "j.key")})) FROM {S}.jobs j WHERE j.id = $1 AND j.key IS NOT NULL";
 
-        // A key's first job of the batch becomes its head when the key has no live job: no pending job and no live head (a
-        // processing job is always its key's head). The key lock is held, and this statement's snapshot was taken after it
-        // was granted, so no other writer can change the answer until commit.
+        // A key's first job of the batch becomes its head when the key has no live job. The key lock is held, and this
+        // statement's snapshot was taken after it was granted, so no other writer can change the answer until commit.
         Insert = $"""
             INSERT INTO {S}.jobs ({NewJobColumns})
             SELECT t.queue, t.key,
-                   t.key IS NULL OR (t.cand AND NOT EXISTS (
-                       SELECT 1 FROM {S}.jobs x WHERE x.queue = t.queue AND x.key = t.key AND x.key IS NOT NULL AND x.status = 0)
-                     AND NOT EXISTS (
-                       SELECT 1 FROM {S}.jobs y WHERE y.queue = t.queue AND y.key = t.key AND y.key IS NOT NULL AND y.status IN (0, 1) AND y.is_head)),
+                   t.key IS NULL OR (t.cand AND {KeyHasNoLiveJob(S, "t")}),
                    t.payload, 0, t.priority, 0, t.max_attempts, t.run_at, t.dedupe_key, $9
             FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::integer[], $6::timestamptz[], $7::text[], $8::boolean[])
                  WITH ORDINALITY AS t(queue, key, payload, priority, max_attempts, run_at, dedupe_key, cand, ord)
@@ -218,6 +214,16 @@ internal sealed class Sql
             SELECT count(*) FROM deleted
             """;
     }
+
+    /// <summary>
+    /// True when the key of row <paramref name="row"/> (its <c>queue</c> and <c>key</c> columns) has no live job in
+    /// <paramref name="schema"/>'s jobs: no pending job (<c>ix_jobs_key_pending</c>) and no live head
+    /// (<c>ux_jobs_key_head</c>). That is every live job, since a processing job is always its key's head: claims and
+    /// hand-overs take heads only, and a retry, a release or a lease expiry keeps the flag. Read under the key's lock.
+    /// </summary>
+    public static string KeyHasNoLiveJob(string schema, string row) =>
+        $"NOT EXISTS (SELECT 1 FROM {schema}.jobs x WHERE x.queue = {row}.queue AND x.key = {row}.key AND x.key IS NOT NULL AND x.status = 0) "
+        + $"AND NOT EXISTS (SELECT 1 FROM {schema}.jobs y WHERE y.queue = {row}.queue AND y.key = {row}.key AND y.key IS NOT NULL AND y.status IN (0, 1) AND y.is_head)";
 
     /// <summary>The quoted schema name.</summary>
     public string S { get; }
