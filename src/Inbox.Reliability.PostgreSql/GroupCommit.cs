@@ -21,6 +21,7 @@ internal sealed class GroupCommit<TRequest, TResult> : IAsyncDisposable
     private readonly object _startLock = new();
     private Task? _loop;
     private long _groups;
+    private int _waiting;
 
     /// <param name="write">Writes the requests in one transaction and returns one result per request, in order.</param>
     /// <param name="size">How many rows a request adds to a group.</param>
@@ -32,6 +33,9 @@ internal sealed class GroupCommit<TRequest, TResult> : IAsyncDisposable
         _maxSize = maxSize;
     }
 
+    /// <summary>How many requests wait for a group (not counting the group being written).</summary>
+    public int Waiting => Volatile.Read(ref _waiting);
+
     /// <summary>How many groups were written so far (for tests: fewer groups than requests means requests were combined).</summary>
     public long Groups => Interlocked.Read(ref _groups);
 
@@ -39,7 +43,13 @@ internal sealed class GroupCommit<TRequest, TResult> : IAsyncDisposable
     {
         if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<TResult>(cancellationToken);
         var pending = new Pending(request, cancellationToken);
-        if (!_channel.Writer.TryWrite(pending)) throw new ObjectDisposedException(nameof(PostgreSqlJobStore), "The PostgreSQL storage was disposed (the host is stopping).");
+        Interlocked.Increment(ref _waiting);
+        if (!_channel.Writer.TryWrite(pending))
+        {
+            Interlocked.Decrement(ref _waiting);
+            throw new ObjectDisposedException(nameof(PostgreSqlJobStore), "The PostgreSQL storage was disposed (the host is stopping).");
+        }
+
         EnsureStarted();
         return pending.Task;
     }
@@ -63,6 +73,7 @@ internal sealed class GroupCommit<TRequest, TResult> : IAsyncDisposable
             var size = 0;
             while (size < _maxSize && reader.TryRead(out var pending))
             {
+                Interlocked.Decrement(ref _waiting);
                 if (pending.TryCancel()) continue;
                 group.Add(pending);
                 size += _size(pending.Request);

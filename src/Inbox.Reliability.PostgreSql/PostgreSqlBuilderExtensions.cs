@@ -55,7 +55,8 @@ public static class PostgreSqlBuilderExtensions
             options,
             dataSource,
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
+            sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance,
+            sp.GetService<Inbox.Reliability.Jobs.QueueSignals>()));
 
         // The webhook pipeline's tables live in the same schema and write on the job store's connections (one transaction
         // for a raw webhook and its ingest job, or for events and their dispatch jobs).

@@ -3,6 +3,7 @@ using System.Data;
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
+using Inbox.Reliability.Capture;
 using Inbox.Reliability.Jobs;
 using Inbox.Reliability.Storage;
 using Microsoft.Extensions.Logging;
@@ -58,7 +59,10 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
     private readonly string _channel;
     private readonly string _sender = Guid.NewGuid().ToString("N");
     private readonly GroupCommit<NewJob[], EnqueueResult[]> _enqueues;
-    private readonly GroupCommit<(JobLease Lease, JobOutcome Outcome), bool> _finishes;
+    private readonly GroupCommit<(JobLease Lease, JobOutcome Outcome), bool>[] _finishes;
+
+    /// <summary>Outcomes waiting for the first completion writer beyond which new ones go to the second.</summary>
+    private const int SpillOutcomes = 200;
     private readonly ConcurrentDictionary<string, byte> _claimedQueues = new(StringComparer.Ordinal);
 
     /// <summary>
@@ -69,8 +73,12 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
     private const int MaxRememberedClaims = 100_000;
     private readonly Sql _sql;
 
-    public PostgreSqlJobStore(PostgreSqlStorageOptions options, NpgsqlDataSource? dataSource, TimeProvider time, ILoggerFactory loggers)
+    /// <summary>This process's workers, by queue: a completion hands a worker its key's next job (<see cref="IJobTaker"/>).</summary>
+    private readonly QueueSignals? _workers;
+
+    public PostgreSqlJobStore(PostgreSqlStorageOptions options, NpgsqlDataSource? dataSource, TimeProvider time, ILoggerFactory loggers, QueueSignals? workers = null)
     {
+        _workers = workers;
         _options = options;
         _time = time;
         _logger = loggers.CreateLogger("Inbox.Reliability.PostgreSql");
@@ -82,7 +90,7 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
         // Built on first use, so an invalid connection string is reported by startup validation with every other problem.
         _dataSource = dataSource is not null ? new Lazy<NpgsqlDataSource>(dataSource) : new Lazy<NpgsqlDataSource>(() => BuildDataSource(options.ConnectionString ?? ""));
         _enqueues = new GroupCommit<NewJob[], EnqueueResult[]>(WriteEnqueuesAsync, static jobs => jobs.Length, MaxGroupRows);
-        _finishes = new GroupCommit<(JobLease, JobOutcome), bool>(WriteFinishesAsync, static _ => 1, MaxGroupRows);
+        _finishes = Enumerable.Range(0, 2).Select(_ => new GroupCommit<(JobLease, JobOutcome), bool>(WriteFinishesAsync, static _ => 1, MaxGroupRows)).ToArray();
     }
 
     internal NpgsqlDataSource DataSource => _dataSource.Value;
@@ -103,7 +111,7 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
     internal long EnqueueGroups => _enqueues.Groups;
 
     /// <summary>How many completion groups were committed.</summary>
-    internal long FinishGroups => _finishes.Groups;
+    internal long FinishGroups => _finishes.Sum(f => f.Groups);
 
     internal DateTimeOffset Now => _time.GetUtcNow().ToUniversalTime();
 
@@ -348,23 +356,7 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
             await using (reader.ConfigureAwait(false))
             {
                 await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // past set_config's row
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    jobs.Add(new ClaimedJob
-                    {
-                        Lease = new JobLease(reader.GetInt64(0), reader.GetInt64(5)),
-                        Queue = queue,
-                        Key = reader.IsDBNull(1) ? null : reader.GetString(1),
-                        Payload = reader.GetString(2),
-                        Attempt = reader.GetInt32(3),
-                        MaxAttempts = reader.GetInt32(4),
-                        DedupeKey = reader.IsDBNull(6) ? null : reader.GetString(6),
-                        Priority = reader.GetInt32(7),
-                        CreatedAt = reader.GetFieldValue<DateTimeOffset>(8),
-                        RunAt = reader.GetFieldValue<DateTimeOffset>(9),
-                        StartedAt = now,
-                    });
-                }
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) jobs.Add(Leased(reader, queue, now));
             }
 
             if (_claimedKeyed.Count > MaxRememberedClaims) _claimedKeyed.Clear(); // leases lost without an outcome; forgetting is safe
@@ -377,6 +369,22 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
         }, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>A job a statement leased, from its row: id, key, payload, attempts, max_attempts, lease_token, dedupe_key, priority, created_at, run_at.</summary>
+    private static ClaimedJob Leased(NpgsqlDataReader reader, string queue, DateTimeOffset now) => new()
+    {
+        Lease = new JobLease(reader.GetInt64(0), reader.GetInt64(5)),
+        Queue = queue,
+        Key = reader.IsDBNull(1) ? null : reader.GetString(1),
+        Payload = reader.GetString(2),
+        Attempt = reader.GetInt32(3),
+        MaxAttempts = reader.GetInt32(4),
+        DedupeKey = reader.IsDBNull(6) ? null : reader.GetString(6),
+        Priority = reader.GetInt32(7),
+        CreatedAt = reader.GetFieldValue<DateTimeOffset>(8),
+        RunAt = reader.GetFieldValue<DateTimeOffset>(9),
+        StartedAt = now,
+    };
+
     /// <summary>Remembers the keys of jobs leased to this process outside <see cref="ClaimAsync"/> (handed over by an ingest), as a claim does.</summary>
     internal void RememberClaims(IEnumerable<ClaimedJob> jobs)
     {
@@ -386,7 +394,10 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
     public Task<bool> FinishAsync(JobLease lease, JobOutcome outcome, CancellationToken cancellationToken = default)
     {
         if (!Enum.IsDefined(outcome.Kind)) throw new ArgumentOutOfRangeException(nameof(outcome), outcome.Kind, "Unknown outcome.");
-        return _finishes.SubmitAsync((lease, outcome), cancellationToken);
+        // One writer while it keeps up; outcomes that would wait behind a long queue go to a second one, so a burst of
+        // completions (each freeing a key, whose next job waits for that commit) is written by two server processes.
+        var writer = _finishes[0].Waiting < SpillOutcomes ? _finishes[0] : _finishes[1];
+        return writer.SubmitAsync((lease, outcome), cancellationToken);
     }
 
     /// <summary>Records a group of outcomes in one round trip: lock the keys the finished jobs leave, update, record attempts, promote the next jobs.</summary>
@@ -422,7 +433,26 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
             }
         }
 
-        return WithConnectionAsync(async connection =>
+        // The workers in this process of the queues whose keys get new heads: a new head that is due is leased to the
+        // worker whose job freed the key, up to the places that worker has once this group's jobs leave it, so a key's jobs
+        // follow each other without a claim and a process holds no more jobs than it would by claiming. Not the webhook
+        // pipeline's queues: their jobs are drains, and a pending drain absorbs the work that arrives for its key until
+        // it starts (leasing it at once makes each later arrival insert a drain of its own). Jobs claimed before this
+        // store started name no key here: those keys get their heads the plain way.
+        var takers = leavingKeys.Count == 0 || unknownKeys || _workers is null ? null
+            : leavingKeys.GroupBy(k => k.Queue, StringComparer.Ordinal)
+                .Where(g => g.Key is not (InboxQueues.Ingest or InboxQueues.Dispatch))
+                .Select(g => (Queue: g.Key, Taker: _workers.TakerOf(g.Key), Freed: g.Count()))
+                .Where(t => t.Taker is not null)
+                .Select(t => (t.Queue, Taker: t.Taker!, Room: t.Taker!.Capacity + t.Freed)).ToList();
+        return WriteFinishesAsync(group, n, now, ids, tokens, kinds, errors, retryAts, leaving, leavingKeys, unknownKeys, takers is { Count: > 0 } ? takers : null, cancellationToken);
+    }
+
+    private async Task<bool[]> WriteFinishesAsync(
+        IReadOnlyList<(JobLease Lease, JobOutcome Outcome)> group, int n, DateTimeOffset now, long[] ids, long[] tokens, int[] kinds, string?[] errors, DateTimeOffset[] retryAts,
+        List<long> leaving, HashSet<(string Queue, string Key)> leavingKeys, bool unknownKeys, List<(string Queue, IJobTaker Taker, int Room)>? takers, CancellationToken cancellationToken)
+    {
+        var (results, leased) = await WithConnectionAsync(async connection =>
         {
             await using var batch = new NpgsqlBatch(connection);
             // A lost outcome only means the job runs again: no flush wait unless configured.
@@ -439,10 +469,16 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
             batch.BatchCommands.Add(Command(_sql.Finish, Bigints(ids), Bigints(tokens), Integers(kinds), Texts(errors), Timestamps(retryAts), Timestamp(now)));
             if (leavingIds.Length > 0)
             {
-                batch.BatchCommands.Add(unknownKeys ? Command(_sql.EnsureHeadsOfIds, Bigints(leavingIds)) : Command(_sql.EnsureHeadsOfArrays, Texts(keyQueues), Texts(keyNames)));
+                batch.BatchCommands.Add(
+                    unknownKeys ? Command(_sql.EnsureHeadsOfIds, Bigints(leavingIds))
+                    : takers is null ? Command(_sql.EnsureHeadsOfArrays, Texts(keyQueues), Texts(keyNames))
+                    : Command(_sql.EnsureHeadsLeased, Texts(keyQueues), Texts(keyNames),
+                        Texts(takers.Select(t => (string?)t.Queue).ToArray()), Texts(takers.Select(t => (string?)t.Taker.Owner).ToArray()),
+                        Timestamps(takers.Select(t => now + t.Taker.LeaseDuration).ToArray()), Integers(takers.Select(t => t.Room).ToArray()), Timestamp(now)));
             }
 
             var done = new HashSet<(long, long)>();
+            var handed = new List<ClaimedJob>();
             var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
@@ -451,13 +487,49 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) done.Add((reader.GetInt64(0), reader.GetInt64(1)));
                 while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))
                 {
+                    if (takers is null) continue;
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        if (reader.GetBoolean(10)) handed.Add(Leased(reader, reader.GetString(11), now));
+                    }
                 }
             }
 
             var results = new bool[n];
             for (var i = 0; i < n; i++) results[i] = done.Contains((group[i].Lease.JobId, group[i].Lease.Token));
-            return results;
-        }, cancellationToken, retryConflicts: true);
+            return (results, handed);
+        }, cancellationToken, retryConflicts: true).ConfigureAwait(false);
+
+        if (leased.Count > 0) HandOver(leased);
+        return results;
+    }
+
+    /// <summary>
+    /// Gives jobs a completion leased to this process's workers (its keys' next heads) to them, now that the transaction
+    /// committed. A worker that stopped meanwhile does not take them: they are released to pending by a later group of
+    /// outcomes (not awaited here: this runs inside the group that writes outcomes), or, if that fails, their leases expire.
+    /// </summary>
+    private void HandOver(List<ClaimedJob> leased)
+    {
+        RememberClaims(leased);
+        foreach (var queue in leased.GroupBy(j => j.Queue, StringComparer.Ordinal))
+        {
+            var jobs = queue.ToList();
+            if (_workers?.TakerOf(queue.Key) is { } taker && taker.TryTake(jobs)) continue;
+            foreach (var job in jobs) _ = ReleaseQuietlyAsync(job.Lease);
+        }
+    }
+
+    private async Task ReleaseQuietlyAsync(JobLease lease)
+    {
+        try
+        {
+            await FinishAsync(lease, JobOutcome.Released, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or ObjectDisposedException)
+        {
+            // Not released now: the lease expires and the reaper returns the job to pending.
+        }
     }
 
     public async Task<IReadOnlyList<LeaseRenewal>> ExtendLeasesAsync(IReadOnlyList<JobLease> leases, TimeSpan leaseDuration, CancellationToken cancellationToken = default)
@@ -985,7 +1057,7 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
     public async ValueTask DisposeAsync()
     {
         await _enqueues.DisposeAsync().ConfigureAwait(false);
-        await _finishes.DisposeAsync().ConfigureAwait(false);
+        foreach (var finishes in _finishes) await finishes.DisposeAsync().ConfigureAwait(false);
         if (_ownsDataSource && _dataSource.IsValueCreated) await _dataSource.Value.DisposeAsync().ConfigureAwait(false);
     }
 

@@ -82,6 +82,40 @@ internal sealed class Sql
         EnsureHeadsOfIds = string.Format(CultureInfo.InvariantCulture, ensureHeads, S,
             $"SELECT DISTINCT q.queue, q.key FROM {S}.jobs q WHERE q.id = ANY($1::bigint[]) AND q.key IS NOT NULL");
 
+        // EnsureHeadsOfArrays, and a new head that is due, of a queue with a taker in this process ($3-$6: queue, owner,
+        // lease expiry and room of each), is leased to that worker at once (as a claim would: attempt + 1, token + 1,
+        // started at $7), up to its room: the completion that freed the key hands its worker the key's next job, with no
+        // claim. The update checks again that the row is a pending non-head (the keys' locks are held, so nothing else
+        // changes them meanwhile; the check only keeps the statement safe on its own).
+        EnsureHeadsLeased = $"""
+            WITH k AS (SELECT DISTINCT t.queue, t.key FROM unnest($1::text[], $2::text[]) AS t(queue, key) WHERE t.key IS NOT NULL),
+            c AS MATERIALIZED (
+                SELECT h.id, k.queue, h.run_at FROM k
+                CROSS JOIN LATERAL (
+                    SELECT x.id, x.run_at, x.is_head FROM {S}.jobs x
+                    WHERE x.queue = k.queue AND x.key = k.key AND x.key IS NOT NULL AND x.status = 0
+                    ORDER BY x.id LIMIT 1) AS h
+                WHERE NOT h.is_head
+                  AND NOT EXISTS (
+                    SELECT 1 FROM {S}.jobs y WHERE y.queue = k.queue AND y.key = k.key AND y.key IS NOT NULL AND y.status IN (0, 1) AND y.is_head)),
+            s AS (
+                SELECT c.id, c.queue, w.owner, w.expires, w.capacity, w.owner IS NOT NULL AND c.run_at <= $7 AS startable
+                FROM c LEFT JOIN unnest($3::text[], $4::text[], $5::timestamptz[], $6::integer[]) AS w(queue, owner, expires, capacity) ON w.queue = c.queue),
+            l AS (
+                SELECT s.*, s.startable AND count(*) FILTER (WHERE s.startable) OVER (PARTITION BY s.queue ORDER BY s.id) <= s.capacity AS leased FROM s)
+            UPDATE {S}.jobs j SET is_head = true,
+                status = CASE WHEN l.leased THEN 1 ELSE 0 END,
+                attempts = CASE WHEN l.leased THEN j.attempts + 1 ELSE j.attempts END,
+                lease_owner = CASE WHEN l.leased THEN l.owner ELSE j.lease_owner END,
+                lease_expires_at = CASE WHEN l.leased THEN l.expires ELSE j.lease_expires_at END,
+                lease_token = CASE WHEN l.leased THEN j.lease_token + 1 ELSE j.lease_token END,
+                started_at = CASE WHEN l.leased THEN $7 ELSE j.started_at END,
+                cancel_requested = CASE WHEN l.leased THEN false ELSE j.cancel_requested END
+            FROM l
+            WHERE j.id = l.id AND NOT j.is_head AND j.status = 0
+            RETURNING j.id, j.key, j.payload, j.attempts, j.max_attempts, j.lease_token, j.dedupe_key, j.priority, j.created_at, j.run_at, l.leased, j.queue
+            """;
+
         // Only heads are in ix_jobs_ready, so this reads the first due entries of one queue and nothing else. The rows the
         // subquery returns are locked by this statement: the UPDATE needs no conditions but where they are. It finds them
         // by tuple id (a TID scan: no second probe of the primary key per row), which stays theirs while the lock is held.
@@ -254,6 +288,8 @@ internal sealed class Sql
     public string EnsureHeadsOfIds { get; }
 
     public string Claim { get; }
+
+    public string EnsureHeadsLeased { get; }
 
     public string Finish { get; }
 

@@ -454,6 +454,85 @@ public sealed class PostgreSqlSpecificTests(PostgresServer server) : IAsyncLifet
     }
 
     [Fact]
+    public async Task A_completed_keyed_job_hands_its_keys_next_job_to_its_worker_at_once_and_keys_stay_fifo()
+    {
+        var storage = NewStorage();
+        var log = new KeyedRunLog();
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddLogging();
+        builder.Services.AddSingleton(log);
+        builder.Services.AddInboxReliability(o => o.WorkerName = "solo")
+            .UsePostgreSql(server.ConnectionString, o => o.Schema = storage.Schema)
+            .AddJobHandler<KeyedRunHandler>("keyed", o =>
+            {
+                o.Concurrency = 8;
+                o.Prefetch = 16;
+            });
+        using var host = builder.Build();
+        await host.Services.GetRequiredService<IJobStore>().MigrateAsync();
+        var queue = host.Services.GetRequiredService<IJobQueue>();
+        var enqueued = await queue.EnqueueBatchAsync(Enumerable.Range(0, 200).Select(i => new JobRequest("keyed", "{}") { Key = "k" + (i % 50) }).ToList());
+
+        await host.StartAsync();
+        try
+        {
+            await Eventually.TrueAsync(async () => (await queue.GetStatsAsync()).SingleOrDefault(q => q.Queue == "keyed")?.Completed == 200, "all 200 jobs completed", TimeSpan.FromSeconds(60));
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
+
+        Assert.Empty(log.Overlaps);
+        Assert.Equal(enqueued.Select(r => r.Id).Order(), log.Runs.Select(r => r.Id).Order()); // each once
+        foreach (var key in log.Runs.GroupBy(r => r.Key))
+        {
+            var order = key.Select(r => r.Id).ToList();
+            Assert.True(order.SequenceEqual(order.Order()), $"{key.Key} ran out of enqueue order");
+        }
+
+        // Handed over: leased in the statement that recorded its predecessor's completion (same instant), first attempt.
+        // Every job but each key's first, though the worker's buffer (16) is full while 50 keys have work: each completion
+        // leaves the place its successor takes.
+        var s = $"\"{storage.Schema}\"";
+        var handedOver = await Scalar($"""
+            SELECT count(*) FROM {s}.jobs j
+            JOIN {s}.jobs p ON p.queue = j.queue AND p.key = j.key
+                AND p.id = (SELECT max(x.id) FROM {s}.jobs x WHERE x.queue = j.queue AND x.key = j.key AND x.id < j.id)
+            WHERE j.started_at = p.finished_at AND j.attempts = 1 AND j.lease_owner = 'solo'
+            """);
+        Assert.Equal(200 - 50, handedOver);
+    }
+
+    /// <summary>Every run of <see cref="KeyedRunHandler"/>, in start order, and any two runs of one key at once.</summary>
+    private sealed class KeyedRunLog
+    {
+        private readonly ConcurrentDictionary<string, long> _running = new();
+
+        public ConcurrentQueue<(string Key, long Id)> Runs { get; } = new();
+
+        public ConcurrentQueue<string> Overlaps { get; } = new();
+
+        public void Start(string key, long id)
+        {
+            if (!_running.TryAdd(key, id)) Overlaps.Enqueue($"{key}: {id} while {_running.GetValueOrDefault(key)} ran");
+            Runs.Enqueue((key, id));
+        }
+
+        public void End(string key) => _running.TryRemove(key, out _);
+    }
+
+    private sealed class KeyedRunHandler(KeyedRunLog log) : IJobHandler
+    {
+        public async Task HandleAsync(JobContext job, CancellationToken cancellationToken)
+        {
+            log.Start(job.Key!, job.Id);
+            await Task.Yield();
+            log.End(job.Key!);
+        }
+    }
+
+    [Fact]
     public async Task Concurrent_single_enqueues_and_completions_share_commits_and_a_bad_one_fails_alone()
     {
         var storage = NewStorage();
