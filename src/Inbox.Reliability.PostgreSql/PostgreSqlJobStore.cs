@@ -61,7 +61,7 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
     private readonly GroupCommit<NewJob[], EnqueueResult[]> _enqueues;
     private readonly GroupCommit<(JobLease Lease, JobOutcome Outcome), bool>[] _finishes;
 
-    /// <summary>Outcomes waiting for the first completion writer beyond which new ones go to the second.</summary>
+    /// <summary>Outcomes waiting for the first completion writer from which keyed jobs' completions go to the second.</summary>
     private const int SpillOutcomes = 200;
     private readonly ConcurrentDictionary<string, byte> _claimedQueues = new(StringComparer.Ordinal);
 
@@ -394,9 +394,12 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
     public Task<bool> FinishAsync(JobLease lease, JobOutcome outcome, CancellationToken cancellationToken = default)
     {
         if (!Enum.IsDefined(outcome.Kind)) throw new ArgumentOutOfRangeException(nameof(outcome), outcome.Kind, "Unknown outcome.");
-        // One writer while it keeps up; outcomes that would wait behind a long queue go to a second one, so a burst of
-        // completions (each freeing a key, whose next job waits for that commit) is written by two server processes.
-        var writer = _finishes[0].Waiting < SpillOutcomes ? _finishes[0] : _finishes[1];
+        // One writer, in groups as large as wait. A keyed job's completion that would wait behind a long queue goes to a
+        // second writer instead: the key's next job waits for that commit, and each such completion also makes that job
+        // its key's head, so a burst of them is written by two server processes. (Unkeyed completions have nobody waiting
+        // on them, and fewer, larger groups cost the database less per job.)
+        var keyed = _claimedKeyed.TryGetValue(lease.JobId, out var claimed) && claimed.Key is not null;
+        var writer = keyed && _finishes[0].Waiting >= SpillOutcomes ? _finishes[1] : _finishes[0];
         return writer.SubmitAsync((lease, outcome), cancellationToken);
     }
 
