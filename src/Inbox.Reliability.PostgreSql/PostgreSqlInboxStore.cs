@@ -167,7 +167,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
                 return true;
             }, cancellationToken, retryConflicts: true).ConfigureAwait(false);
             // With a worker here every instance's job is leased (they are due now): the captures need not wake it.
-            if (leased.Count > 0) handedOver = await HandOverAsync(leased).ConfigureAwait(false);
+            if (leased.Count > 0) handedOver = await _jobs.HandOverAsync(leased).ConfigureAwait(false);
             pending = ordered.Where(i => !inserted.ContainsKey(group[i].Key)).ToList();
         }
 
@@ -576,7 +576,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
                 }, cancellationToken).ConfigureAwait(false);
 
                 // Every new drain taken by this process's worker: nothing waits for a claim, so ingest need not wake the worker.
-                if (drains.Leased.Count > 0 && await HandOverAsync(drains.Leased).ConfigureAwait(false) && drains.Pending == 0)
+                if (drains.Leased.Count > 0 && await _jobs.HandOverAsync(drains.Leased).ConfigureAwait(false) && drains.Pending == 0)
                 {
                     for (var i = 0; i < outcomes.Length; i++) outcomes[i] = outcomes[i] with { DispatchHandedOver = true };
                 }
@@ -609,35 +609,6 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
         StartedAt = now,
     };
 
-    /// <summary>
-    /// Hands jobs a statement leased to this process's workers (a capture's ingest jobs, an ingest's drains) to them, once
-    /// committed (so their runs read what the transaction wrote). A worker that stopped meanwhile does not take them: they
-    /// are released to pending. True when every job was taken.
-    /// </summary>
-    private async Task<bool> HandOverAsync(List<ClaimedJob> leased)
-    {
-        _jobs.RememberClaims(leased);
-        var all = true;
-        foreach (var queue in leased.GroupBy(j => j.Queue, StringComparer.Ordinal))
-        {
-            var jobs = queue.ToList();
-            if (_workers?.TakerOf(queue.Key) is { } taker && taker.TryTake(jobs)) continue;
-            all = false;
-            foreach (var job in jobs)
-            {
-                try
-                {
-                    await _jobs.FinishAsync(job.Lease, JobOutcome.Released, CancellationToken.None).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException)
-                {
-                    // Not released now: the lease expires and the reaper returns the job to pending.
-                }
-            }
-        }
-
-        return all;
-    }
 
     /// <summary>
     /// One group of saves in one transaction and two round trips plus the commit: (1) lock the instances (created if

@@ -386,7 +386,7 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
     };
 
     /// <summary>Remembers the keys of jobs leased to this process outside <see cref="ClaimAsync"/> (handed over by an ingest), as a claim does.</summary>
-    internal void RememberClaims(IEnumerable<ClaimedJob> jobs)
+    private void RememberClaims(IEnumerable<ClaimedJob> jobs)
     {
         foreach (var job in jobs) _claimedKeyed[job.Lease.JobId] = (job.Queue, job.Key);
     }
@@ -436,24 +436,21 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
             }
         }
 
-        // The workers in this process of the queues whose keys get new heads: a new head that is due is leased to the
-        // worker whose job freed the key, up to the places that worker has once this group's jobs leave it, so a key's jobs
-        // follow each other without a claim and a process holds no more jobs than it would by claiming. Not the webhook
-        // pipeline's queues: their jobs are drains, and a pending drain absorbs the work that arrives for its key until
-        // it starts (leasing it at once makes each later arrival insert a drain of its own). Jobs claimed before this
-        // store started name no key here: those keys get their heads the plain way.
+        // The workers in this process of the queues whose keys get new heads: a key's new head that is due is leased to the
+        // worker whose job freed the key, so a key's jobs follow each other without a claim (one for each job that leaves,
+        // so a process holds no more jobs than it did). Not the webhook pipeline's queues: their jobs are drains, and a
+        // pending drain absorbs the work that arrives for its key until it starts (leasing it at once makes each later
+        // arrival insert a drain of its own). Jobs claimed before this store started name no key here: those keys get
+        // their heads the plain way.
         var takers = leavingKeys.Count == 0 || unknownKeys || _workers is null ? null
-            : leavingKeys.GroupBy(k => k.Queue, StringComparer.Ordinal)
-                .Where(g => g.Key is not (InboxQueues.Ingest or InboxQueues.Dispatch))
-                .Select(g => (Queue: g.Key, Taker: _workers.TakerOf(g.Key), Freed: g.Count()))
-                .Where(t => t.Taker is not null)
-                .Select(t => (t.Queue, Taker: t.Taker!, Room: t.Taker!.Capacity + t.Freed)).ToList();
+            : leavingKeys.Select(k => k.Queue).Where(q => q is not (InboxQueues.Ingest or InboxQueues.Dispatch)).Distinct(StringComparer.Ordinal)
+                .Select(q => (Queue: q, Taker: _workers.TakerOf(q))).Where(t => t.Taker is not null).Select(t => (t.Queue, Taker: t.Taker!)).ToList();
         return WriteFinishesAsync(group, n, now, ids, tokens, kinds, errors, retryAts, leaving, leavingKeys, unknownKeys, takers is { Count: > 0 } ? takers : null, cancellationToken);
     }
 
     private async Task<bool[]> WriteFinishesAsync(
         IReadOnlyList<(JobLease Lease, JobOutcome Outcome)> group, int n, DateTimeOffset now, long[] ids, long[] tokens, int[] kinds, string?[] errors, DateTimeOffset[] retryAts,
-        List<long> leaving, HashSet<(string Queue, string Key)> leavingKeys, bool unknownKeys, List<(string Queue, IJobTaker Taker, int Room)>? takers, CancellationToken cancellationToken)
+        List<long> leaving, HashSet<(string Queue, string Key)> leavingKeys, bool unknownKeys, List<(string Queue, IJobTaker Taker)>? takers, CancellationToken cancellationToken)
     {
         var (results, leased) = await WithConnectionAsync(async connection =>
         {
@@ -477,7 +474,7 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
                     : takers is null ? Command(_sql.EnsureHeadsOfArrays, Texts(keyQueues), Texts(keyNames))
                     : Command(_sql.EnsureHeadsLeased, Texts(keyQueues), Texts(keyNames),
                         Texts(takers.Select(t => (string?)t.Queue).ToArray()), Texts(takers.Select(t => (string?)t.Taker.Owner).ToArray()),
-                        Timestamps(takers.Select(t => now + t.Taker.LeaseDuration).ToArray()), Integers(takers.Select(t => t.Room).ToArray()), Timestamp(now)));
+                        Timestamps(takers.Select(t => now + t.Taker.LeaseDuration).ToArray()), Timestamp(now)));
             }
 
             var done = new HashSet<(long, long)>();
@@ -503,23 +500,34 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
             return (results, handed);
         }, cancellationToken, retryConflicts: true).ConfigureAwait(false);
 
-        if (leased.Count > 0) HandOver(leased);
+        if (leased.Count > 0) _ = HandOverAsync(leased); // not awaited: its releases would wait for this group
         return results;
     }
 
     /// <summary>
-    /// Gives jobs a completion leased to this process's workers (its keys' next heads) to them, now that the transaction
-    /// committed. A worker that stopped meanwhile does not take them: they are released to pending by a later group of
-    /// outcomes (not awaited here: this runs inside the group that writes outcomes), or, if that fails, their leases expire.
+    /// Hands jobs a statement leased to this process's workers (a completion's next heads of its keys, a capture's ingest
+    /// jobs, an ingest's drains) to them, once committed (so their runs read what the transaction wrote). A worker that
+    /// stopped meanwhile does not take them: they are released to pending (or, if that fails, their leases expire). The
+    /// task ends when those releases are written, true when every job was taken; a caller inside a group of outcomes does
+    /// not wait for it (the releases are outcomes too).
     /// </summary>
-    private void HandOver(List<ClaimedJob> leased)
+    internal Task<bool> HandOverAsync(IReadOnlyList<ClaimedJob> leased)
     {
         RememberClaims(leased);
+        List<Task>? releases = null;
         foreach (var queue in leased.GroupBy(j => j.Queue, StringComparer.Ordinal))
         {
             var jobs = queue.ToList();
             if (_workers?.TakerOf(queue.Key) is { } taker && taker.TryTake(jobs)) continue;
-            foreach (var job in jobs) _ = ReleaseQuietlyAsync(job.Lease);
+            foreach (var job in jobs) (releases ??= []).Add(ReleaseQuietlyAsync(job.Lease));
+        }
+
+        return releases is null ? Task.FromResult(true) : AllReleasedAsync(releases);
+
+        static async Task<bool> AllReleasedAsync(List<Task> releases)
+        {
+            await Task.WhenAll(releases).ConfigureAwait(false);
+            return false;
         }
     }
 

@@ -66,50 +66,39 @@ internal sealed class Sql
         // Makes the oldest pending job of each key its head, for keys that have no live head. Idempotent, and correct
         // whenever the keys' locks are held: after a head finished, was canceled, reaped or purged, or a requeue. A
         // processing job is always a head, so a processing head keeps its key (a requeued older job waits for it).
-        const string ensureHeads = """
-            UPDATE {0}.jobs j SET is_head = true
-            FROM ({1}) AS k
-            CROSS JOIN LATERAL (
-                SELECT x.id FROM {0}.jobs x
-                WHERE x.queue = k.queue AND x.key = k.key AND x.key IS NOT NULL AND x.status = 0
-                ORDER BY x.id LIMIT 1) AS h
-            WHERE j.id = h.id AND NOT j.is_head
-              AND NOT EXISTS (
-                SELECT 1 FROM {0}.jobs y WHERE y.queue = k.queue AND y.key = k.key AND y.key IS NOT NULL AND y.status IN (0, 1) AND y.is_head)
+        string EnsureHeads(string keys) => $"""
+            UPDATE {S}.jobs j SET is_head = true
+            FROM ({keys}) AS k
+            CROSS JOIN LATERAL ({NextPendingOfKey(S, "k")}) AS h
+            WHERE j.id = h.id AND NOT j.is_head AND {KeyHasNoLiveHead(S, "k")}
             """;
-        EnsureHeadsOfArrays = string.Format(CultureInfo.InvariantCulture, ensureHeads, S,
-            "SELECT DISTINCT t.queue, t.key FROM unnest($1::text[], $2::text[]) AS t(queue, key) WHERE t.key IS NOT NULL");
-        EnsureHeadsOfIds = string.Format(CultureInfo.InvariantCulture, ensureHeads, S,
-            $"SELECT DISTINCT q.queue, q.key FROM {S}.jobs q WHERE q.id = ANY($1::bigint[]) AND q.key IS NOT NULL");
+        EnsureHeadsOfArrays = EnsureHeads("SELECT DISTINCT t.queue, t.key FROM unnest($1::text[], $2::text[]) AS t(queue, key) WHERE t.key IS NOT NULL");
+        EnsureHeadsOfIds = EnsureHeads($"SELECT DISTINCT q.queue, q.key FROM {S}.jobs q WHERE q.id = ANY($1::bigint[]) AND q.key IS NOT NULL");
 
-        // EnsureHeadsOfArrays, and a new head that is due, of a queue with a taker in this process ($3-$6: queue, owner,
-        // lease expiry and room of each), is leased to that worker at once (as a claim would: attempt + 1, token + 1,
-        // started at $7), up to its room: the completion that freed the key hands its worker the key's next job, with no
-        // claim. The update checks again that the row is a pending non-head (the keys' locks are held, so nothing else
-        // changes them meanwhile; the check only keeps the statement safe on its own).
+        // EnsureHeadsOfArrays, and a new head that is due, of a queue with a worker in this process ($3-$5: queue, owner
+        // and lease expiry of each), is leased to that worker at once (as a claim would: attempt + 1, token + 1, started at
+        // $6): the completion that freed the key hands its worker the key's next job, with no claim. One per key the
+        // completions free, so the worker holds no more jobs than before them. The update checks again that the row is a
+        // pending non-head (the keys' locks are held, so nothing else changes them meanwhile; the check only keeps the
+        // statement safe on its own). Rows are written in id order, as every multi-row write here (and nearer each other
+        // on disk: 22-24 µs per job against 24-26 unordered).
         EnsureHeadsLeased = $"""
             WITH k AS (SELECT DISTINCT t.queue, t.key FROM unnest($1::text[], $2::text[]) AS t(queue, key) WHERE t.key IS NOT NULL),
             c AS MATERIALIZED (
                 SELECT h.id, k.queue, h.run_at FROM k
-                CROSS JOIN LATERAL (
-                    SELECT x.id, x.run_at, x.is_head FROM {S}.jobs x
-                    WHERE x.queue = k.queue AND x.key = k.key AND x.key IS NOT NULL AND x.status = 0
-                    ORDER BY x.id LIMIT 1) AS h
-                WHERE NOT h.is_head
-                  AND NOT EXISTS (
-                    SELECT 1 FROM {S}.jobs y WHERE y.queue = k.queue AND y.key = k.key AND y.key IS NOT NULL AND y.status IN (0, 1) AND y.is_head)),
-            s AS (
-                SELECT c.id, c.queue, w.owner, w.expires, w.capacity, w.owner IS NOT NULL AND c.run_at <= $7 AS startable
-                FROM c LEFT JOIN unnest($3::text[], $4::text[], $5::timestamptz[], $6::integer[]) AS w(queue, owner, expires, capacity) ON w.queue = c.queue),
+                CROSS JOIN LATERAL ({NextPendingOfKey(S, "k")}) AS h
+                WHERE NOT h.is_head AND {KeyHasNoLiveHead(S, "k")}),
             l AS (
-                SELECT s.*, s.startable AND count(*) FILTER (WHERE s.startable) OVER (PARTITION BY s.queue ORDER BY s.id) <= s.capacity AS leased FROM s)
+                SELECT c.id, w.owner, w.expires, w.owner IS NOT NULL AND c.run_at <= $6 AS leased
+                FROM c LEFT JOIN unnest($3::text[], $4::text[], $5::timestamptz[]) AS w(queue, owner, expires) ON w.queue = c.queue
+                ORDER BY c.id)
             UPDATE {S}.jobs j SET is_head = true,
                 status = CASE WHEN l.leased THEN 1 ELSE 0 END,
                 attempts = CASE WHEN l.leased THEN j.attempts + 1 ELSE j.attempts END,
                 lease_owner = CASE WHEN l.leased THEN l.owner ELSE j.lease_owner END,
                 lease_expires_at = CASE WHEN l.leased THEN l.expires ELSE j.lease_expires_at END,
                 lease_token = CASE WHEN l.leased THEN j.lease_token + 1 ELSE j.lease_token END,
-                started_at = CASE WHEN l.leased THEN $7 ELSE j.started_at END,
+                started_at = CASE WHEN l.leased THEN $6 ELSE j.started_at END,
                 cancel_requested = CASE WHEN l.leased THEN false ELSE j.cancel_requested END
             FROM l
             WHERE j.id = l.id AND NOT j.is_head AND j.status = 0
@@ -257,7 +246,15 @@ internal sealed class Sql
     /// </summary>
     public static string KeyHasNoLiveJob(string schema, string row) =>
         $"NOT EXISTS (SELECT 1 FROM {schema}.jobs x WHERE x.queue = {row}.queue AND x.key = {row}.key AND x.key IS NOT NULL AND x.status = 0) "
-        + $"AND NOT EXISTS (SELECT 1 FROM {schema}.jobs y WHERE y.queue = {row}.queue AND y.key = {row}.key AND y.key IS NOT NULL AND y.status IN (0, 1) AND y.is_head)";
+        + "AND " + KeyHasNoLiveHead(schema, row);
+
+    /// <summary>True when the key of row <paramref name="row"/> has no head that is pending or processing (<c>ux_jobs_key_head</c>).</summary>
+    private static string KeyHasNoLiveHead(string schema, string row) =>
+        $"NOT EXISTS (SELECT 1 FROM {schema}.jobs y WHERE y.queue = {row}.queue AND y.key = {row}.key AND y.key IS NOT NULL AND y.status IN (0, 1) AND y.is_head)";
+
+    /// <summary>The oldest pending job of the key of row <paramref name="row"/> (<c>ix_jobs_key_pending</c>): its id, run_at and is_head.</summary>
+    private static string NextPendingOfKey(string schema, string row) =>
+        $"SELECT x.id, x.run_at, x.is_head FROM {schema}.jobs x WHERE x.queue = {row}.queue AND x.key = {row}.key AND x.key IS NOT NULL AND x.status = 0 ORDER BY x.id LIMIT 1";
 
     /// <summary>The quoted schema name.</summary>
     public string S { get; }
