@@ -428,7 +428,7 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
             errors[i] = outcome.Error;
             retryAts[i] = (outcome.RetryAt ?? (outcome.Kind == JobOutcomeKind.Released ? DateTimeOffset.UnixEpoch : now)).ToUniversalTime(); // epoch: a release keeps the due time
             var known = _claimedKeyed.TryRemove(lease.JobId, out var claimed);
-            if ((!known || claimed.Key is not null) && outcome.Kind is JobOutcomeKind.Completed or JobOutcomeKind.Failed or JobOutcomeKind.Canceled)
+            if ((!known || claimed.Key is not null) && outcome.Kind is JobOutcomeKind.Completed or JobOutcomeKind.Removed or JobOutcomeKind.Failed or JobOutcomeKind.Canceled)
             {
                 leaving.Add(lease.JobId);
                 if (known) leavingKeys.Add((claimed.Queue, claimed.Key!));

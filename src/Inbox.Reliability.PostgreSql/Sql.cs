@@ -124,7 +124,9 @@ internal sealed class Sql
             RETURNING j.id, j.key, j.payload, j.attempts, j.max_attempts, j.lease_token, j.dedupe_key, j.priority, j.created_at, j.run_at
             """;
 
-        // Outcome kinds: 0 completed, 1 retry, 2 failed, 3 canceled, 4 released (not counted, no attempt recorded).
+        // Outcome kinds: 0 completed, 1 retry, 2 failed, 3 canceled, 4 released (not counted, no attempt recorded),
+        // 5 removed (completed and deleted, with the attempts of its earlier retries: a delete writes no index entries,
+        // where marking the row completed writes new ones in the primary key and ix_jobs_finished).
         // Attempt outcomes 0-3 have the same numbers. A retry's attempt gets a job_attempts row; a final outcome stays in
         // the job row (final_outcome), so a job that completes at once writes no attempt row. Rows are read by primary
         // key, one probe per id (never a scan of ix_jobs_lease over every processing job), and not locked before
@@ -144,13 +146,18 @@ internal sealed class Sql
                     lease_expires_at = NULL,
                     final_outcome = CASE WHEN i.kind IN (0, 2, 3) THEN i.kind ELSE NULL END
                 FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::text[], $5::timestamptz[]) AS i(id, token, kind, error, retry_at)
-                WHERE j.id = i.id AND j.lease_token = i.token AND j.lease_expires_at > $6
+                WHERE j.id = i.id AND j.lease_token = i.token AND j.lease_expires_at > $6 AND i.kind <> 5
                 RETURNING j.id, i.token, i.kind, i.error, j.attempts, j.started_at, j.lease_owner),
+            removed AS (
+                DELETE FROM {S}.jobs j USING unnest($1::bigint[], $2::bigint[], $3::integer[]) AS i(id, token, kind)
+                WHERE j.id = i.id AND i.kind = 5 AND j.lease_token = i.token AND j.lease_expires_at > $6
+                RETURNING j.id, i.token),
             attempts AS (
                 INSERT INTO {S}.job_attempts (job_id, attempt, started_at, finished_at, outcome, error, worker)
                 SELECT d.id, d.attempts, COALESCE(d.started_at, $6), $6, 1, d.error, d.lease_owner
-                FROM done d WHERE d.kind = 1)
-            SELECT id, token FROM done
+                FROM done d WHERE d.kind = 1),
+            history AS (DELETE FROM {S}.job_attempts a WHERE a.job_id IN (SELECT id FROM removed))
+            SELECT id, token FROM done UNION ALL SELECT id, token FROM removed
             """;
 
         Extend = $"""

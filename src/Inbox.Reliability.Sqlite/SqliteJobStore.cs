@@ -152,6 +152,7 @@ internal sealed class SqliteJobStore : IJobStore, IDisposable
         Writer.WriteAsync(context =>
         {
             var now = Now;
+            if (outcome.Kind == JobOutcomeKind.Removed) return Remove(context, lease, now);
             var set = outcome.Kind switch
             {
                 JobOutcomeKind.Completed => "status = 2, finished_at = $now, lease_expires_at = NULL",
@@ -194,6 +195,24 @@ internal sealed class SqliteJobStore : IJobStore, IDisposable
             if (key is not null && outcome.Kind != JobOutcomeKind.Retry) PromoteNext(context, queue, key);
             return true;
         }, cancellationToken);
+
+    /// <summary>Deletes a completed job and its attempt history while its lease holds; its key passes to the next job.</summary>
+    private static bool Remove(SqliteWriteContext context, JobLease lease, long now)
+    {
+        string queue;
+        string? key;
+        using (var reader = context.Command("DELETE FROM inbox_jobs WHERE id = $id AND lease_token = $t AND status = 1 AND lease_expires_at > $now RETURNING queue, key")
+            .Set("$id", lease.JobId).Set("$t", lease.Token).Set("$now", now).ExecuteReader())
+        {
+            if (!reader.Read()) return false;
+            queue = reader.GetString(0);
+            key = reader.IsDBNull(1) ? null : reader.GetString(1);
+        }
+
+        context.Command("DELETE FROM inbox_job_attempts WHERE job_id = $id").Set("$id", lease.JobId).ExecuteNonQuery();
+        if (key is not null) PromoteNext(context, queue, key);
+        return true;
+    }
 
     private static void InsertAttempt(SqliteWriteContext context, long jobId, int attempt, long startedAt, long finishedAt, JobAttemptOutcome outcome, string? error, string? worker) =>
         context.Command("INSERT INTO inbox_job_attempts (job_id, attempt, started_at, finished_at, outcome, error, worker) VALUES ($id, $a, $s, $f, $o, $e, $w)")

@@ -8,7 +8,7 @@ public sealed class BenchOptions
     public const string UsageText = """
         Usage: dotnet run -c Release --project tests/Inbox.Reliability.Benchmarks -- --storage sqlite|postgres
                  [--runs 3] [--jobs 20000] [--single 2000] [--concurrency 16] [--latency-jobs 300] [--keys 1000]
-                 [--mode default|keyed|both] [--prefetch N] [--with-peers] [--no-warmup]
+                 [--mode default|keyed|removed|both|all] [--prefetch N] [--with-peers] [--no-warmup]
                  [--claim-sizes 10000,1000000|none] [--idle-seconds 20]
           --storage       sqlite, or postgres: INBOX_BENCH_POSTGRES = a connection string, or when it is not set a throwaway
                           PostgreSQL cluster is started for the whole invocation (a fresh schema per run either way)
@@ -18,7 +18,9 @@ public sealed class BenchOptions
           --concurrency   concurrent handlers of the worker
           --latency-jobs  jobs enqueued 10 ms apart on the idle worker, for enqueue-to-start latency
           --keys          ordering keys the jobs of the keyed mode spread over
-          --mode          which modes to run (default: both)
+          --mode          which modes to run: default (unkeyed jobs), keyed (over --keys ordering keys), removed (unkeyed, on a
+                          queue with RemoveOnComplete: completed jobs deleted, as graphile-worker does), both (default and
+                          keyed), all (the three; the default)
           --with-peers    also run ../shared/anchors/run.sh and pgbench-capture.sh on the same PostgreSQL (INBOX_ANCHORS_DIR
                           overrides the folder) and print ratios ours/peer and the issue's targets (PostgreSQL only)
           --prefetch N    jobs claimed ahead of the 16 handlers (default 500, as graphile-worker's batched local queue)
@@ -63,7 +65,7 @@ public sealed class BenchOptions
         return copy;
     }
 
-    public IReadOnlyList<string> Modes { get; private set; } = [BenchModes.Default, BenchModes.Keyed];
+    public IReadOnlyList<string> Modes { get; private set; } = [BenchModes.Default, BenchModes.Keyed, BenchModes.Removed];
 
     /// <summary>Set in a child process: run this one mode once and print its JSON line.</summary>
     public bool Child { get; private set; }
@@ -162,9 +164,10 @@ public sealed class BenchOptions
                     var mode = Value().ToLowerInvariant();
                     options.Modes = mode switch
                     {
-                        BenchModes.Default or BenchModes.Keyed => [mode],
+                        BenchModes.Default or BenchModes.Keyed or BenchModes.Removed => [mode],
                         "both" => [BenchModes.Default, BenchModes.Keyed],
-                        _ => throw new ArgumentException($"--mode must be default, keyed or both (was \"{mode}\")."),
+                        "all" => [BenchModes.Default, BenchModes.Keyed, BenchModes.Removed],
+                        _ => throw new ArgumentException($"--mode must be default, keyed, removed, both or all (was \"{mode}\")."),
                     };
                     break;
                 default: throw new ArgumentException($"Unknown argument \"{arg}\".");
@@ -217,4 +220,7 @@ public static class BenchModes
 
     /// <summary>Jobs spread over <see cref="BenchOptions.Keys"/> ordering keys (per-key FIFO).</summary>
     public const string Keyed = "keyed";
+
+    /// <summary>Jobs without an ordering key on a queue with <c>RemoveOnComplete</c>: deleted when they complete (graphile-worker's way).</summary>
+    public const string Removed = "removed";
 }

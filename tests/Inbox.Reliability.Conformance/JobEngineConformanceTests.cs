@@ -231,6 +231,40 @@ public abstract class JobEngineConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task With_remove_on_complete_completed_jobs_are_deleted_in_key_order_and_failed_ones_are_kept()
+    {
+        var order = new ConcurrentDictionary<string, ConcurrentQueue<int>>();
+        var runs = 0;
+        var host = await Start((job, _) =>
+        {
+            Interlocked.Increment(ref runs);
+            var n = job.GetPayload<int>();
+            if (n < 0) throw new FatalJobException("bad payload");
+            if (job.Key is not null) order.GetOrAdd(job.Key, _ => new ConcurrentQueue<int>()).Enqueue(n);
+            return Task.CompletedTask;
+        }, o => o.RemoveOnComplete = true);
+
+        var requests = Enumerable.Range(0, 60).Select(i => new JobRequest(EngineHarness.QueueName, i.ToString(System.Globalization.CultureInfo.InvariantCulture)) { Key = i % 2 == 0 ? "chat-" + (i % 3) : null }).ToList();
+        requests.Add(new JobRequest(EngineHarness.QueueName, "-1") { Key = "chat-0" });
+        requests.Add(new JobRequest(EngineHarness.QueueName, "60") { Key = "chat-0" });
+        var ids = (await host.Queue.EnqueueBatchAsync(requests)).Select(r => r.Id).ToList();
+
+        await Eventually.TrueAsync(async () => (await host.Queue.GetStatsAsync()).Single() is { Pending: 0, Processing: 0, Failed: 1 }, "every job to finish");
+        Assert.Equal(62, runs);
+        var stats = (await host.Queue.GetStatsAsync()).Single();
+        Assert.Equal(0, stats.Completed);
+        var failed = Assert.Single((await host.Queue.ListAsync(new JobQuery { Queue = EngineHarness.QueueName })).Jobs);
+        Assert.Equal((ids[60], JobStatus.Failed), (failed.Id, failed.Status));
+        foreach (var id in ids.Where(id => id != ids[60])) Assert.Null(await host.Queue.GetAsync(id));
+        foreach (var (key, seen) in order)
+        {
+            var expected = Enumerable.Range(0, 60).Where(i => i % 2 == 0 && "chat-" + (i % 3) == key).ToList();
+            if (key == "chat-0") expected.Add(60); // after the failed job, in order
+            Assert.Equal(expected, seen);
+        }
+    }
+
+    [Fact]
     public async Task Unkeyed_jobs_run_concurrently_up_to_the_configured_concurrency()
     {
         var started = 0;

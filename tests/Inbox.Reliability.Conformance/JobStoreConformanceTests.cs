@@ -208,6 +208,51 @@ public abstract class JobStoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_removed_job_is_deleted_with_its_history_its_key_moves_on_and_its_dedupe_key_is_free()
+    {
+        var a1 = (await Enqueue(key: "A", dedupe: "d-1", maxAttempts: 3)).Id;
+        var a2 = (await Enqueue(key: "A")).Id;
+        var other = (await Enqueue(payload: "{\"kept\":true}")).Id;
+
+        // A retry first, so the job has attempt history; then it completes and is removed.
+        var claimed = await Claim();
+        Assert.Equal([a1, other], Ids(claimed).Order());
+        Assert.True(await Store.FinishAsync(claimed.Single(j => j.Lease.JobId == a1).Lease, new JobOutcome(JobOutcomeKind.Retry, "flaky", Time.GetUtcNow())));
+        Assert.True(await Store.FinishAsync(claimed.Single(j => j.Lease.JobId == other).Lease, JobOutcome.Completed));
+        var second = Assert.Single(await Claim());
+        Assert.Equal(a1, second.Lease.JobId);
+        Assert.True(await Store.FinishAsync(second.Lease, JobOutcome.Removed));
+        Assert.False(await Store.FinishAsync(second.Lease, JobOutcome.Removed)); // twice is once
+
+        Assert.Null(await Store.GetJobAsync(a1));
+        Assert.Empty(await Store.GetAttemptsAsync(a1));
+        Assert.DoesNotContain(a1, (await Queue.ListAsync(new JobQuery { Queue = "q" })).Jobs.Select(j => j.Id));
+        var stats = Assert.Single(await Queue.GetStatsAsync(), s => s.Queue == "q");
+        Assert.Equal((1, 1, 0, 0), (stats.Pending, stats.Completed, stats.Processing, stats.Failed)); // a2 pending, the kept one completed
+        Assert.Equal(JobStatus.Completed, (await Store.GetJobAsync(other))!.Status);
+
+        // The key passed to its next job, and the dedupe key no longer names a live job.
+        Assert.Equal([a2], Ids(await Claim()));
+        var again = await Enqueue(dedupe: "d-1");
+        Assert.False(again.Duplicate);
+        Assert.NotEqual(a1, again.Id);
+    }
+
+    [Fact]
+    public async Task A_stale_token_cannot_remove_a_job_and_a_failure_is_never_removed()
+    {
+        var id = (await Enqueue(maxAttempts: 1)).Id;
+        var first = Assert.Single(await Claim(owner: "old", lease: TimeSpan.FromSeconds(10)));
+        Time.Advance(TimeSpan.FromSeconds(11));
+        Assert.False(await Store.FinishAsync(first.Lease, JobOutcome.Removed));
+        Assert.Equal(JobStatus.Processing, (await Store.GetJobAsync(id))!.Status);
+
+        Assert.Equal(1, await Store.ReapExpiredLeasesAsync()); // out of attempts: failed, and kept
+        Assert.False(await Store.FinishAsync(first.Lease, JobOutcome.Removed));
+        Assert.Equal(JobStatus.Failed, (await Store.GetJobAsync(id))!.Status);
+    }
+
+    [Fact]
     public async Task A_stale_token_cannot_complete_fail_or_extend_after_the_lease_expired()
     {
         var id = (await Enqueue()).Id;

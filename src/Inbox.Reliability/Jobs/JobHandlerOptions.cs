@@ -30,6 +30,15 @@ public sealed class JobHandlerOptions
     /// <summary>The default number of attempts for jobs of this queue that do not set their own. Default 10.</summary>
     public int MaxAttempts { get; set; } = 10;
 
+    /// <summary>
+    /// Delete a job as soon as it completes, with its attempt history, instead of keeping it until
+    /// <c>InboxReliabilityOptions.Retention</c> (BullMQ's <c>removeOnComplete</c>; graphile-worker always does this).
+    /// Nothing of a completed job remains to get, list or count (stats show it neither pending nor completed); failed and
+    /// canceled jobs are kept as usual. Costs the database less per job: no completed rows to update and later purge.
+    /// Default false.
+    /// </summary>
+    public bool RemoveOnComplete { get; set; }
+
     /// <summary>The delay before a retry.</summary>
     public RetryBackoffOptions Backoff { get; } = new();
 

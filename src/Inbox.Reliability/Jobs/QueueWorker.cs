@@ -347,7 +347,7 @@ internal sealed class QueueWorker : BackgroundService, IJobTaker
         var job = running.Job;
         var reason = running.Reason;
         if (reason == StopReason.LeaseLost) return null;
-        if (error is null) return JobOutcome.Completed;
+        if (error is null) return _options.RemoveOnComplete ? JobOutcome.Removed : JobOutcome.Completed;
         if (error is JobSnoozedException snooze && reason == StopReason.None && !running.TimedOut) return new JobOutcome(JobOutcomeKind.Released, null, snooze.Until);
 
         switch (reason)
@@ -425,7 +425,7 @@ internal sealed class QueueWorker : BackgroundService, IJobTaker
 
         switch (outcome.Kind)
         {
-            case JobOutcomeKind.Completed: InboxTelemetry.JobsCompleted.Add(1, _queueTag); break;
+            case JobOutcomeKind.Completed or JobOutcomeKind.Removed: InboxTelemetry.JobsCompleted.Add(1, _queueTag); break;
             case JobOutcomeKind.Retry: InboxTelemetry.JobsRetried.Add(1, _queueTag); break;
             case JobOutcomeKind.Failed: InboxTelemetry.JobsFailed.Add(1, _queueTag); break;
             case JobOutcomeKind.Canceled: InboxTelemetry.JobsCanceled.Add(1, _queueTag); break;

@@ -135,6 +135,13 @@ public enum JobOutcomeKind
     /// stays its key's head.
     /// </summary>
     Released = 4,
+
+    /// <summary>
+    /// Completed, and deleted at once with its attempt history instead of kept for retention (the queue's
+    /// <see cref="Jobs.JobHandlerOptions.RemoveOnComplete"/>): a keyed job's key passes to its next job as after
+    /// <see cref="Completed"/>; a live dedupe key is free again.
+    /// </summary>
+    Removed = 5,
 }
 
 /// <summary>The outcome of an attempt.</summary>
@@ -145,6 +152,9 @@ public readonly record struct JobOutcome(JobOutcomeKind Kind, string? Error = nu
 {
     /// <summary>A completed attempt.</summary>
     public static JobOutcome Completed => new(JobOutcomeKind.Completed);
+
+    /// <summary>A completed attempt whose job is deleted rather than kept (<see cref="JobOutcomeKind.Removed"/>).</summary>
+    public static JobOutcome Removed => new(JobOutcomeKind.Removed);
 
     /// <summary>A released (unfinished, not counted) attempt.</summary>
     public static JobOutcome Released => new(JobOutcomeKind.Released);
