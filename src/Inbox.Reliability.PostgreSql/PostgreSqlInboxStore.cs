@@ -609,7 +609,6 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
         StartedAt = now,
     };
 
-
     /// <summary>
     /// One group of saves in one transaction and two round trips plus the commit: (1) lock the instances (created if
     /// new), then the raw rows, read which dedupe keys exist and take event ids; (2) insert the events, update the

@@ -209,7 +209,7 @@ internal sealed class SqliteJobStore : IJobStore, IDisposable
             key = reader.IsDBNull(1) ? null : reader.GetString(1);
         }
 
-        context.Command("DELETE FROM inbox_job_attempts WHERE job_id = $id").Set("$id", lease.JobId).ExecuteNonQuery();
+        DeleteAttempts(context, lease.JobId);
         if (key is not null) PromoteNext(context, queue, key);
         return true;
     }
@@ -489,9 +489,12 @@ internal sealed class SqliteJobStore : IJobStore, IDisposable
 
     private static void DeleteJob(SqliteWriteContext context, long id)
     {
-        context.Command("DELETE FROM inbox_job_attempts WHERE job_id = $id").Set("$id", id).ExecuteNonQuery();
+        DeleteAttempts(context, id);
         context.Command("DELETE FROM inbox_jobs WHERE id = $id").Set("$id", id).ExecuteNonQuery();
     }
+
+    private static void DeleteAttempts(SqliteWriteContext context, long id) =>
+        context.Command("DELETE FROM inbox_job_attempts WHERE job_id = $id").Set("$id", id).ExecuteNonQuery();
 
     public async Task<int> DeleteFinishedAsync(DateTimeOffset finishedBefore, CancellationToken cancellationToken = default)
     {
