@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Globalization;
+using Inbox.Reliability.Diagnostics;
 using Inbox.Reliability.Jobs;
 
 namespace Inbox.Reliability.Benchmarks;
@@ -19,6 +21,49 @@ public sealed class BurnDownCounter(int target)
     {
         if (Interlocked.Increment(ref _count) == target) _done.TrySetResult();
     }
+}
+
+/// <summary>
+/// Counts the completions of one queue that storage has recorded, from the library's <c>inbox.jobs.completed</c> metric
+/// (added once a job's outcome is committed), as a host's metrics pipeline would see them: the burn-down ends when the
+/// last one is stored, and nothing polls the database meanwhile.
+/// </summary>
+public sealed class RecordedCompletions : IDisposable
+{
+    private readonly MeterListener _listener = new();
+    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly string _queue;
+    private readonly long _target;
+    private long _count;
+
+    public RecordedCompletions(string queue, long target)
+    {
+        _queue = queue;
+        _target = target;
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter.Name == InboxTelemetry.Name && instrument.Name == "inbox.jobs.completed") listener.EnableMeasurementEvents(instrument);
+        };
+        _listener.SetMeasurementEventCallback<long>(OnMeasurement);
+        _listener.Start();
+    }
+
+    /// <summary>Completes when storage has recorded the target number of completions of the queue.</summary>
+    public Task Done => _done.Task;
+
+    public long Count => Interlocked.Read(ref _count);
+
+    private void OnMeasurement(Instrument instrument, long value, ReadOnlySpan<KeyValuePair<string, object?>> tags, object? state)
+    {
+        foreach (var tag in tags)
+        {
+            if (tag.Key != "queue" || !_queue.Equals(tag.Value as string, StringComparison.Ordinal)) continue;
+            if (Interlocked.Add(ref _count, value) >= _target) _done.TrySetResult();
+            return;
+        }
+    }
+
+    public void Dispose() => _listener.Dispose();
 }
 
 /// <summary>The burn-down's handler: does nothing but count.</summary>
