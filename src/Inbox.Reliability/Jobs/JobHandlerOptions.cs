@@ -10,8 +10,8 @@ public sealed class JobHandlerOptions
     /// How many claimed jobs may wait in memory for a free handler slot, so the next jobs are at hand when a handler
     /// finishes. Their leases are held and renewed meanwhile; on shutdown they are released untouched. Default 16;
     /// 0 claims only for free slots (best when handlers are slow and other processes should take the work). While the
-    /// queue has a backlog (the last claim was full), the next claim waits until half the buffer is free: fewer, larger
-    /// claims, and the handlers still have the other half in hand.
+    /// queue has a backlog (the last claim was full), the next claim waits until a quarter of the buffer is free: fewer,
+    /// larger claims, and the handlers still have three quarters in hand while it runs.
     /// </summary>
     public int Prefetch { get; set; } = 16;
 
