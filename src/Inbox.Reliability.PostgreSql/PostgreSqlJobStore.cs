@@ -27,8 +27,8 @@ namespace Inbox.Reliability.PostgreSql;
 /// order (no deadlocks between writers), and only then, in a later statement with a fresh snapshot, reads and changes
 /// the key's rows. An advisory lock rather than a lock row: no extra table to update, vacuum or clean up, and it works
 /// inside the host's own transaction. A hash collision only makes two keys wait for each other briefly. Claims take no
-/// key lock: they only turn a pending head into a processing one, which changes nothing about the key. As a last
-/// guard, the unique index <c>ux_jobs_key_head</c> makes a second live head of a key impossible.
+/// key lock: they only turn a pending head into a processing one, which changes nothing about the key. (Until migration
+/// 7 a unique index also refused a second live head; it cost every hand-over a unique check, see <see cref="PostgreSqlMigrations"/>.)
 /// </para>
 /// <para>
 /// <b>Throughput.</b> Single enqueues and completions are group-committed (<see cref="GroupCommit{TRequest,TResult}"/>): what

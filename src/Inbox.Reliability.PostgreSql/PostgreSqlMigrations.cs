@@ -8,8 +8,8 @@ namespace Inbox.Reliability.PostgreSql;
 /// Index design: every index that a claim or a key check reads is partial over live jobs, so finished rows (most of the
 /// table) never slow a claim, and a finished row's update adds no entry to them. Only heads of keys (and unkeyed jobs)
 /// are in the ready index, so a key blocked behind a retrying job costs claims nothing, whatever its backlog.
-/// <c>ux_jobs_key_head</c> makes "at most one live head per key" a constraint the database enforces, not only a
-/// property of the code. Autovacuum is set tighter than the defaults because the table is a queue: rows are updated
+/// <c>ux_jobs_key_head</c> made "at most one live head per key" a constraint the database enforces (until migration 7).
+/// Autovacuum is set tighter than the defaults because the table is a queue: rows are updated
 /// and deleted all the time (see docs/postgresql.md).
 /// <c>final_outcome</c>: a job's last attempt, once the job has finished, lives in the job row itself (started_at,
 /// finished_at, lease_owner, last_error, attempts) instead of a <c>job_attempts</c> row, so the usual life of a job
@@ -35,6 +35,11 @@ namespace Inbox.Reliability.PostgreSql;
 /// a key's next head walks past fewer entries of jobs that left. A processing job is always its key's head (claims and
 /// hand-overs take heads only; a retry, a release and a lease expiry keep the flag), so "the key has a live job" is "it has
 /// a pending job or a live head" (<c>ux_jobs_key_head</c>).
+/// Migration 7: the index of live heads is no longer unique (<c>ix_jobs_key_head</c> replaces <c>ux_jobs_key_head</c>).
+/// Every new head of a key (each completion that hands the key's next job over) inserts an entry, and a unique insert
+/// visits the heap rows of the entries the key's earlier heads left there until vacuum removes them: 16% of the keyed
+/// burn-down (eight interleaved pairs). One live head per key is what the key locks guarantee: every write that changes
+/// a key's live job takes the key's advisory lock first and checks for a live head under it, as before.
 /// </remarks>
 internal static class PostgreSqlMigrations
 {
@@ -166,6 +171,10 @@ internal static class PostgreSqlMigrations
         (6, "pending jobs of a key", """
             DROP INDEX IF EXISTS {s}.ix_jobs_key;
             CREATE INDEX ix_jobs_key_pending ON {s}.jobs (queue, key, id) WHERE status = 0 AND key IS NOT NULL;
+            """),
+        (7, "key heads without a unique check", """
+            DROP INDEX IF EXISTS {s}.ux_jobs_key_head;
+            CREATE INDEX IF NOT EXISTS ix_jobs_key_head ON {s}.jobs (queue, key) WHERE is_head AND status IN (0, 1) AND key IS NOT NULL;
             """),
     ];
 }

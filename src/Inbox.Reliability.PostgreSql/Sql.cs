@@ -248,14 +248,14 @@ internal sealed class Sql
     /// <summary>
     /// True when the key of row <paramref name="row"/> (its <c>queue</c> and <c>key</c> columns) has no live job in
     /// <paramref name="schema"/>'s jobs: no pending job (<c>ix_jobs_key_pending</c>) and no live head
-    /// (<c>ux_jobs_key_head</c>). That is every live job, since a processing job is always its key's head: claims and
+    /// (<c>ix_jobs_key_head</c>). That is every live job, since a processing job is always its key's head: claims and
     /// hand-overs take heads only, and a retry, a release or a lease expiry keeps the flag. Read under the key's lock.
     /// </summary>
     public static string KeyHasNoLiveJob(string schema, string row) =>
         $"NOT EXISTS (SELECT 1 FROM {schema}.jobs x WHERE x.queue = {row}.queue AND x.key = {row}.key AND x.key IS NOT NULL AND x.status = 0) "
         + "AND " + KeyHasNoLiveHead(schema, row);
 
-    /// <summary>True when the key of row <paramref name="row"/> has no head that is pending or processing (<c>ux_jobs_key_head</c>).</summary>
+    /// <summary>True when the key of row <paramref name="row"/> has no head that is pending or processing (<c>ix_jobs_key_head</c>).</summary>
     private static string KeyHasNoLiveHead(string schema, string row) =>
         $"NOT EXISTS (SELECT 1 FROM {schema}.jobs y WHERE y.queue = {row}.queue AND y.key = {row}.key AND y.key IS NOT NULL AND y.status IN (0, 1) AND y.is_head)";
 

@@ -156,6 +156,36 @@ public sealed class PostgreSqlSpecificTests(PostgresServer server) : IAsyncLifet
     }
 
     [Fact]
+    public async Task A_schema_from_before_migration_7_loses_the_unique_check_on_key_heads_and_keys_stay_fifo()
+    {
+        var storage = NewStorage();
+        var store = NewProvider(storage.Schema).GetRequiredService<IJobStore>();
+        await store.MigrateAsync();
+        var s = $"\"{storage.Schema}\"";
+        // As a database left by the previous version: migration 7 not applied, the unique index in place.
+        await Scalar($"DROP INDEX {s}.ix_jobs_key_head; CREATE UNIQUE INDEX ux_jobs_key_head ON {s}.jobs (queue, key) WHERE is_head AND status IN (0, 1) AND key IS NOT NULL; " +
+                     $"DELETE FROM {s}.migrations WHERE version = 7; SELECT 1");
+        var first = (await store.EnqueueAsync([new NewJob("q", "1", "k", DateTimeOffset.UtcNow, null, 3, 0)]))[0].Id;
+        var second = (await store.EnqueueAsync([new NewJob("q", "2", "k", DateTimeOffset.UtcNow, null, 3, 0)]))[0].Id;
+        var claimed = Assert.Single(await store.ClaimAsync("q", 10, "w", TimeSpan.FromMinutes(1)));
+        Assert.Equal(first, claimed.Lease.JobId);
+
+        await NewProvider(storage.Schema).GetRequiredService<IJobStore>().MigrateAsync();
+
+        Assert.Equal(0, await Scalar($"SELECT count(*) FROM pg_indexes WHERE schemaname = '{storage.Schema}' AND indexname = 'ux_jobs_key_head'"));
+        Assert.Equal(1, await Scalar($"SELECT count(*) FROM pg_indexes WHERE schemaname = '{storage.Schema}' AND indexname = 'ix_jobs_key_head' AND indexdef NOT LIKE '%UNIQUE%' AND indexdef LIKE '%WHERE (is_head AND (status = ANY%'"));
+
+        // The processing head keeps its key: the next job waits for it, then runs, then the one enqueued after the upgrade.
+        var third = (await store.EnqueueAsync([new NewJob("q", "3", "k", DateTimeOffset.UtcNow, null, 3, 0)]))[0].Id;
+        Assert.Empty(await store.ClaimAsync("q", 10, "w", TimeSpan.FromMinutes(1)));
+        Assert.True(await store.FinishAsync(claimed.Lease, JobOutcome.Completed));
+        var next = Assert.Single(await store.ClaimAsync("q", 10, "w", TimeSpan.FromMinutes(1)));
+        Assert.Equal(second, next.Lease.JobId);
+        Assert.True(await store.FinishAsync(next.Lease, JobOutcome.Completed));
+        Assert.Equal(third, Assert.Single(await store.ClaimAsync("q", 10, "w", TimeSpan.FromMinutes(1))).Lease.JobId);
+    }
+
+    [Fact]
     public async Task Names_and_keys_compare_byte_by_byte_whatever_the_databases_locale()
     {
         var storage = NewStorage();
