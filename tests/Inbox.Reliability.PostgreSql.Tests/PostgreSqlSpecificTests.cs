@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Data;
+using System.Globalization;
 using Inbox.Reliability.Conformance;
 using Inbox.Reliability.Jobs;
 using Inbox.Reliability.Storage;
@@ -126,22 +127,44 @@ public sealed class PostgreSqlSpecificTests(PostgresServer server) : IAsyncLifet
     }
 
     [Fact]
-    public async Task A_schema_from_before_migration_6_indexes_only_pending_keyed_jobs_and_keys_stay_fifo_behind_a_processing_head()
+    public Task A_schema_from_before_migration_6_indexes_only_pending_keyed_jobs_and_keys_stay_fifo_behind_a_processing_head() =>
+        KeysStayFifoAcrossMigrationAsync(
+            6,
+            s => $"DROP INDEX {s}.ix_jobs_key_pending; CREATE INDEX ix_jobs_key ON {s}.jobs (queue, key, id) WHERE status IN (0, 1) AND key IS NOT NULL;",
+            async schema =>
+            {
+                Assert.Equal(0, await Scalar($"SELECT count(*) FROM pg_indexes WHERE schemaname = '{schema}' AND indexname = 'ix_jobs_key'"));
+                Assert.Equal(1, await Scalar($"SELECT count(*) FROM pg_indexes WHERE schemaname = '{schema}' AND indexname = 'ix_jobs_key_pending' AND indexdef LIKE '%WHERE ((status = 0) AND (key IS NOT NULL))'"));
+            });
+
+    [Fact]
+    public Task A_schema_from_before_migration_7_loses_the_unique_check_on_key_heads_and_keys_stay_fifo() =>
+        KeysStayFifoAcrossMigrationAsync(
+            7,
+            s => $"DROP INDEX {s}.ix_jobs_key_head; CREATE UNIQUE INDEX ux_jobs_key_head ON {s}.jobs (queue, key) WHERE is_head AND status IN (0, 1) AND key IS NOT NULL;",
+            async schema =>
+            {
+                Assert.Equal(0, await Scalar($"SELECT count(*) FROM pg_indexes WHERE schemaname = '{schema}' AND indexname = 'ux_jobs_key_head'"));
+                Assert.Equal(1, await Scalar($"SELECT count(*) FROM pg_indexes WHERE schemaname = '{schema}' AND indexname = 'ix_jobs_key_head' AND indexdef NOT LIKE '%UNIQUE%' AND indexdef LIKE '%WHERE (is_head AND (status = ANY%'"));
+            });
+
+    /// <summary>
+    /// A schema as the version before migration <paramref name="version"/> left it (<paramref name="undo"/>, given the quoted
+    /// schema, run on a migrated one, and the migration's row deleted), with a key's first job processing; the current
+    /// version migrates it, <paramref name="check"/> looks at the result, and the key stays FIFO behind its processing head.
+    /// </summary>
+    private async Task KeysStayFifoAcrossMigrationAsync(int version, Func<string, string> undo, Func<string, Task> check)
     {
         var storage = NewStorage();
         var store = NewProvider(storage.Schema).GetRequiredService<IJobStore>();
         await store.MigrateAsync();
         var s = $"\"{storage.Schema}\"";
-        // As a database left by the previous version: migration 6 not applied, the old index in place.
-        await Scalar($"DROP INDEX {s}.ix_jobs_key_pending; CREATE INDEX ix_jobs_key ON {s}.jobs (queue, key, id) WHERE status IN (0, 1) AND key IS NOT NULL; " +
-                     $"DELETE FROM {s}.migrations WHERE version = 6; SELECT 1");
+        await Scalar($"{undo(s)} DELETE FROM {s}.migrations WHERE version = {version.ToString(CultureInfo.InvariantCulture)}; SELECT 1");
         var first = (await store.EnqueueAsync([new NewJob("q", "1", "k", DateTimeOffset.UtcNow, null, 3, 0)]))[0].Id;
         var claimed = Assert.Single(await store.ClaimAsync("q", 10, "w", TimeSpan.FromMinutes(1)));
 
         await NewProvider(storage.Schema).GetRequiredService<IJobStore>().MigrateAsync();
-
-        Assert.Equal(0, await Scalar($"SELECT count(*) FROM pg_indexes WHERE schemaname = '{storage.Schema}' AND indexname = 'ix_jobs_key'"));
-        Assert.Equal(1, await Scalar($"SELECT count(*) FROM pg_indexes WHERE schemaname = '{storage.Schema}' AND indexname = 'ix_jobs_key_pending' AND indexdef LIKE '%WHERE ((status = 0) AND (key IS NOT NULL))'"));
+        await check(storage.Schema);
 
         // The key's only live job is processing: a new job of the key waits for it, then runs, then the next.
         var second = (await store.EnqueueAsync([new NewJob("q", "2", "k", DateTimeOffset.UtcNow, null, 3, 0)]))[0].Id;
@@ -149,36 +172,6 @@ public sealed class PostgreSqlSpecificTests(PostgresServer server) : IAsyncLifet
         Assert.Empty(await store.ClaimAsync("q", 10, "w", TimeSpan.FromMinutes(1)));
         Assert.True(await store.FinishAsync(claimed.Lease, JobOutcome.Completed));
         Assert.Equal(first, claimed.Lease.JobId);
-        var next = Assert.Single(await store.ClaimAsync("q", 10, "w", TimeSpan.FromMinutes(1)));
-        Assert.Equal(second, next.Lease.JobId);
-        Assert.True(await store.FinishAsync(next.Lease, JobOutcome.Completed));
-        Assert.Equal(third, Assert.Single(await store.ClaimAsync("q", 10, "w", TimeSpan.FromMinutes(1))).Lease.JobId);
-    }
-
-    [Fact]
-    public async Task A_schema_from_before_migration_7_loses_the_unique_check_on_key_heads_and_keys_stay_fifo()
-    {
-        var storage = NewStorage();
-        var store = NewProvider(storage.Schema).GetRequiredService<IJobStore>();
-        await store.MigrateAsync();
-        var s = $"\"{storage.Schema}\"";
-        // As a database left by the previous version: migration 7 not applied, the unique index in place.
-        await Scalar($"DROP INDEX {s}.ix_jobs_key_head; CREATE UNIQUE INDEX ux_jobs_key_head ON {s}.jobs (queue, key) WHERE is_head AND status IN (0, 1) AND key IS NOT NULL; " +
-                     $"DELETE FROM {s}.migrations WHERE version = 7; SELECT 1");
-        var first = (await store.EnqueueAsync([new NewJob("q", "1", "k", DateTimeOffset.UtcNow, null, 3, 0)]))[0].Id;
-        var second = (await store.EnqueueAsync([new NewJob("q", "2", "k", DateTimeOffset.UtcNow, null, 3, 0)]))[0].Id;
-        var claimed = Assert.Single(await store.ClaimAsync("q", 10, "w", TimeSpan.FromMinutes(1)));
-        Assert.Equal(first, claimed.Lease.JobId);
-
-        await NewProvider(storage.Schema).GetRequiredService<IJobStore>().MigrateAsync();
-
-        Assert.Equal(0, await Scalar($"SELECT count(*) FROM pg_indexes WHERE schemaname = '{storage.Schema}' AND indexname = 'ux_jobs_key_head'"));
-        Assert.Equal(1, await Scalar($"SELECT count(*) FROM pg_indexes WHERE schemaname = '{storage.Schema}' AND indexname = 'ix_jobs_key_head' AND indexdef NOT LIKE '%UNIQUE%' AND indexdef LIKE '%WHERE (is_head AND (status = ANY%'"));
-
-        // The processing head keeps its key: the next job waits for it, then runs, then the one enqueued after the upgrade.
-        var third = (await store.EnqueueAsync([new NewJob("q", "3", "k", DateTimeOffset.UtcNow, null, 3, 0)]))[0].Id;
-        Assert.Empty(await store.ClaimAsync("q", 10, "w", TimeSpan.FromMinutes(1)));
-        Assert.True(await store.FinishAsync(claimed.Lease, JobOutcome.Completed));
         var next = Assert.Single(await store.ClaimAsync("q", 10, "w", TimeSpan.FromMinutes(1)));
         Assert.Equal(second, next.Lease.JobId);
         Assert.True(await store.FinishAsync(next.Lease, JobOutcome.Completed));

@@ -196,7 +196,9 @@ public sealed class WebhookCrashScenario(ITestOutputHelper output, int total, in
             status = response.StatusCode;
             text = await response.Content.ReadAsStringAsync(stop);
         }
-        catch (Exception ex) when (ex is HttpRequestException or IOException or TaskCanceledException && !stop.IsCancellationRequested)
+        // No answer: the host died before, during or after the request. A connection reset right after connecting can also
+        // surface as a bare SocketException (the connection pool reads the socket's remote end point).
+        catch (Exception ex) when (ex is HttpRequestException or IOException or SocketException or TaskCanceledException && !stop.IsCancellationRequested)
         {
             Interlocked.Increment(ref _failures);
             return false;
