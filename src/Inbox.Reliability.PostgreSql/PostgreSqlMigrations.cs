@@ -38,8 +38,8 @@ namespace Inbox.Reliability.PostgreSql;
 /// Migration 7: the index of live heads is no longer unique (<c>ix_jobs_key_head</c> replaces <c>ux_jobs_key_head</c>).
 /// Every new head of a key (each completion that hands the key's next job over) inserts an entry, and a unique insert
 /// visits the heap rows of the entries the key's earlier heads left there until vacuum removes them; without it the keyed
-/// burn-down is 16% faster (medians of eight interleaved pairs). One live head per key is what the key locks guarantee: every write that changes
-/// a key's live job takes the key's advisory lock first and checks for a live head under it, as before.
+/// burn-down is 16% faster (medians of eight interleaved pairs). One live head per key is what the key locks guarantee:
+/// every write that changes a key's live job takes the key's advisory lock first and checks for a live head under it.
 /// </remarks>
 internal static class PostgreSqlMigrations
 {
