@@ -57,9 +57,12 @@ internal sealed class Sql
         // Claims and outcomes touch a handful of rows by key. The plan of a prepared statement is cached, and one made while
         // the jobs table was nearly empty (a new schema, the first seconds of a burst) would go on reading the whole table,
         // or a whole partial index, on every later call. With these off, what is left is the plan that is right at every
-        // size: one index probe per row of the statement's input.
+        // size: one index probe per row of the statement's input. That plan is also the generic one, so it is made once:
+        // left to choose, PostgreSQL planned some statements over unnest() of arrays anew on every call (the custom plan,
+        // which knows the arrays' lengths, looked cheaper than the generic one), and planning cost more than running them.
         const string indexPlans = "set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true), "
-            + "set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), set_config('enable_material', 'off', true)";
+            + "set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), set_config('enable_material', 'off', true), "
+            + "set_config('plan_cache_mode', 'force_generic_plan', true)";
         IndexPlans = "SELECT " + indexPlans;
         IndexPlansAsynchronousCommit = "SELECT set_config('synchronous_commit', 'off', true), " + indexPlans;
 
