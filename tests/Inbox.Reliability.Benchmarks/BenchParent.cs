@@ -198,6 +198,7 @@ public static class BenchParent
                 await Console.Error.WriteLineAsync($"[bench] peers run {run} of {_options.Runs}: bash {script} (DATABASE_URL = the same server)");
                 var clock = Stopwatch.StartNew();
                 var arguments = script == _runScript ? Peers.RunArguments(_options) : [];
+                await PostgreSqlBenchStorage.CheckpointAsync(cancellationToken);
                 var (exitCode, lines) = await Peers.RunScriptAsync(script, arguments, _url, cancellationToken);
                 await Console.Error.WriteLineAsync($"[bench] {Path.GetFileName(script)} exited with {exitCode} after {clock.Elapsed.TotalSeconds:F0} s");
                 foreach (var line in lines)
@@ -254,6 +255,7 @@ public static class BenchParent
     /// <summary>Runs this program again with <paramref name="arguments"/>; returns its exit code and last JSON line (other output goes to stderr).</summary>
     private static async Task<(int ExitCode, string? Line)> RunChildAsync(IEnumerable<string> arguments, CancellationToken cancellationToken)
     {
+        await PostgreSqlBenchStorage.CheckpointAsync(cancellationToken);
         var (exitCode, lines) = await RunSelfAsync(arguments, cancellationToken);
         return (exitCode, lines.Count > 0 ? lines[^1] : null);
     }

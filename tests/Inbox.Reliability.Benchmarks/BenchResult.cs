@@ -101,3 +101,32 @@ public static class ProcessMemory
         return double.NaN;
     }
 }
+
+/// <summary>
+/// The whole machine's busy CPU time (every process and the kernel, all cores) from the first line of /proc/stat: what an
+/// open loop cost the machine, load generator and database included.
+/// </summary>
+public static class MachineCpu
+{
+    /// <summary>A reading: busy and total CPU time so far, in clock ticks; null when /proc/stat is not there.</summary>
+    public static (double Busy, double Total)? Read()
+    {
+        const string stat = "/proc/stat";
+        if (!File.Exists(stat)) return null;
+        var fields = File.ReadLines(stat).First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (fields.Length < 9 || fields[0] != "cpu") return null;
+        double busy = 0, total = 0;
+        for (var i = 1; i <= 8; i++)
+        {
+            var ticks = double.Parse(fields[i], CultureInfo.InvariantCulture);
+            total += ticks;
+            if (i is not (4 or 5)) busy += ticks; // idle and iowait are not busy
+        }
+
+        return (busy, total);
+    }
+
+    /// <summary>How busy the machine was between two readings, in percent of all its cores; NaN without readings.</summary>
+    public static double BusyPercent((double Busy, double Total)? before, (double Busy, double Total)? after) =>
+        before is { } b && after is { } a && a.Total > b.Total ? Math.Round(100 * (a.Busy - b.Busy) / (a.Total - b.Total), 1) : double.NaN;
+}

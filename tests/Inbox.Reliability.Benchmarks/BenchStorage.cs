@@ -99,6 +99,32 @@ public sealed class PostgreSqlBenchStorage : IBenchStorage
 
     public void Configure(IInboxReliabilityBuilder builder) => builder.UsePostgreSql(_connectionString, o => o.Schema = _schema);
 
+    private static bool _checkpointRefused;
+
+    /// <summary>
+    /// Runs <c>CHECKPOINT</c> on the server of <see cref="EnvironmentVariable"/> before a measure (ours or a peer's), so no
+    /// measure pays for the dirty pages and WAL the one before it left: a checkpoint that the previous measure's WAL started
+    /// ends with fsyncs of the data files, and commits wait behind them for tens of milliseconds on this kind of disk. Needs
+    /// a superuser or the <c>pg_checkpoint</c> role; without it the measures run as they come (said once on stderr).
+    /// </summary>
+    public static async Task CheckpointAsync(CancellationToken cancellationToken)
+    {
+        if (!IsConfigured || _checkpointRefused) return;
+        var builder = new NpgsqlConnectionStringBuilder(Environment.GetEnvironmentVariable(EnvironmentVariable)) { Pooling = false };
+        try
+        {
+            await using var connection = new NpgsqlConnection(builder.ConnectionString);
+            await connection.OpenAsync(cancellationToken);
+            await using var checkpoint = new NpgsqlCommand("CHECKPOINT", connection) { CommandTimeout = 300 };
+            await checkpoint.ExecuteNonQueryAsync(cancellationToken);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            _checkpointRefused = true;
+            await Console.Error.WriteLineAsync($"[bench] CHECKPOINT before each measure skipped: {ex.MessageText} (grant pg_checkpoint to this user to have it).");
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         NpgsqlConnection.ClearAllPools();

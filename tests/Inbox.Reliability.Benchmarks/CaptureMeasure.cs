@@ -23,7 +23,8 @@ namespace Inbox.Reliability.Benchmarks;
 /// <c>AddInboxReliability().UseSqlite(...)</c> or <c>.UsePostgreSql(...)</c>, <c>.AddZApi(...)</c>, <c>MapInboxWebhooks("/webhooks")</c>
 /// and an <see cref="IInboxEventHandler"/> that records end-to-end latency, driven by HttpClient in this same process:
 /// 1. throughput from 32 closed-loop clients; 2. ack latency at 2,000 webhooks/s offered (open loop);
-/// 3. end-to-end (send to handler) latency of the webhooks of step 2; 4. the same capture without HTTP:
+/// 3. end-to-end (send to handler) latency of the webhooks of step 2 (and how busy the whole machine was meanwhile, every
+/// process on every core: at 2,000/s the pipeline's ingest and dispatch share the 2 cores with the client and the database); 4. the same capture without HTTP:
 /// <see cref="IInboxCapture.CaptureAsync(string, string, ReadOnlyMemory{byte}, IReadOnlyDictionary{string, string}, CancellationToken)"/>
 /// from 32 concurrent callers (on 2 cores the HTTP client and Kestrel share the CPU with the database; this is the
 /// capture path alone); 5. steps 1, 2 and 4 again on an enqueue-only host (<c>ProcessJobs = false</c>, a web tier whose jobs
@@ -154,6 +155,7 @@ public static class CaptureMeasure
             ["ack_ms_p99"] = Ms(BenchResult.Percentile(open.AckMs, 0.99)),
             ["offered_per_s"] = OfferedPerS,
             ["achieved_per_s"] = Math.Round(open.AchievedPerS),
+            ["ack_machine_busy_pct"] = Ms(open.MachineBusyPercent),
             ["e2e_ms_p50"] = Ms(BenchResult.Percentile(e2e, 0.5)),
             ["e2e_ms_p99"] = Ms(BenchResult.Percentile(e2e, 0.99)),
             ["e2e_seen"] = e2e.Count,
@@ -163,6 +165,7 @@ public static class CaptureMeasure
             ["enqueue_only_capture_inproc_per_s"] = Math.Round(Webhooks / webInProcess.Elapsed.TotalSeconds),
             ["enqueue_only_ack_ms_p50"] = Ms(BenchResult.Percentile(webOpen.AckMs, 0.5)),
             ["enqueue_only_ack_ms_p99"] = Ms(BenchResult.Percentile(webOpen.AckMs, 0.99)),
+            ["enqueue_only_ack_machine_busy_pct"] = Ms(webOpen.MachineBusyPercent),
             ["enqueue_only_non_2xx"] = webBurst.Non2xx + webOpen.Non2xx + webInProcess.NotStored,
             ["peak_rss_mb"] = peak,
         };
@@ -245,6 +248,7 @@ public static class CaptureMeasure
         for (var run = 1; run <= options.Runs; run++)
         {
             await Console.Error.WriteLineAsync($"[bench] pgbench ceiling run {run} of {options.Runs}: bash {script} (DATABASE_URL = the same server)");
+            await PostgreSqlBenchStorage.CheckpointAsync(cancellationToken);
             var (exitCode, lines) = await Peers.RunScriptAsync(script, [], url, cancellationToken);
             var line = lines.FirstOrDefault(l => !l.ContainsKey("error") && Peers.Name(l) == PgbenchPeer);
             if (exitCode != 0 || line is null) await Console.Error.WriteLineAsync($"[bench] {Path.GetFileName(script)} run {run} failed (exit code {exitCode}).");
@@ -307,7 +311,7 @@ public static class CaptureMeasure
 
     private sealed record Outcome(int Non2xx, TimeSpan LastSuccess, ConcurrentDictionary<string, int> Statuses);
 
-    private sealed record OpenOutcome(int Non2xx, List<double> AckMs, double AchievedPerS, int Late, ConcurrentDictionary<string, int> Statuses);
+    private sealed record OpenOutcome(int Non2xx, List<double> AckMs, double AchievedPerS, int Late, ConcurrentDictionary<string, int> Statuses, double MachineBusyPercent);
 
     /// <summary>Posts <paramref name="count"/> webhooks from <paramref name="clients"/> loops, each waiting for its answer.</summary>
     private static async Task<Outcome> ClosedLoopAsync(HttpClient client, Uri url, string tag, int count, int clients)
@@ -379,6 +383,7 @@ public static class CaptureMeasure
             }
         }
 
+        var cpu = MachineCpu.Read();
         var start = Stopwatch.GetTimestamp();
         var timer = new Thread(() =>
         {
@@ -406,13 +411,14 @@ public static class CaptureMeasure
         await Task.Run(timer.Join);
         var scheduled = Stopwatch.GetElapsedTime(start).TotalSeconds;
         await Task.WhenAll(tasks);
+        var busy = MachineCpu.BusyPercent(cpu, MachineCpu.Read());
         var samples = new List<double>(count);
         for (var i = 0; i < count; i++)
         {
             if (ok[i]) samples.Add(ack[i]);
         }
 
-        return new OpenOutcome(non2xx, samples, count / scheduled, late, statuses);
+        return new OpenOutcome(non2xx, samples, count / scheduled, late, statuses, busy);
     }
 
     private static async Task<int> PostAsync(HttpClient client, Uri url, string tag, int i)
