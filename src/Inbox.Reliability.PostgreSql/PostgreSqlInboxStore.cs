@@ -21,7 +21,8 @@ namespace Inbox.Reliability.PostgreSql;
 /// <b>Captures are group-committed.</b> Concurrent <see cref="CaptureAsync"/> calls of one process wait in queues (two,
 /// taken in turn); the flusher of a queue writes everything waiting in it in one round trip: one statement inserts the raw rows
 /// (<c>unnest</c> of arrays, <c>ON CONFLICT DO NOTHING</c> on (provider, instance, sha256)) and one ingest job per instance
-/// with new rows, followed by the NOTIFY, in one implicit transaction committed at the end of the batch. Bodies that were
+/// with new rows, followed by the NOTIFY (left out when this process's ingest worker takes the jobs, leased to it at
+/// insert: no other process could claim them), in one implicit transaction committed at the end of the batch. Bodies that were
 /// already stored (a provider's retry) then get their duplicate counters raised in a second transaction. Each caller
 /// returns after the commit that stored its row (or counted its duplicate). A body
 /// sent twice in one group is inserted once (the later ones are its duplicates). Rows are inserted in (provider,
@@ -143,10 +144,12 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
             // Usually the whole group in one round trip: the new rows, their ingest jobs and the NOTIFY in one implicit
             // transaction, committed when the batch ends. Bodies stored before (a provider's retry) come back as not
             // inserted and are counted below. With this process's ingest worker running, the ingest jobs are inserted
-            // leased to it and handed over once committed.
+            // leased to it and handed over once committed; no other process can claim them, so there is no one to wake
+            // (and the commit stays out of the queue of notifying commits, which PostgreSQL runs one after another).
             var taker = _workers?.TakerOf(ingestJob.Queue) is { Capacity: > 0 } ingestWorker ? ingestWorker : null;
             var leased = new List<ClaimedJob>();
             var now = _jobs.Now;
+            var leasedHere = taker is not null && ingestJob.RunAt <= now;
             await _jobs.WithConnectionAsync(async connection =>
             {
                 inserted.Clear();
@@ -156,7 +159,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
                 insert.Parameters.Add(Text(taker?.Owner));
                 insert.Parameters.Add(Timestamp(now + (taker?.LeaseDuration ?? TimeSpan.Zero)));
                 batch.BatchCommands.Add(insert);
-                if (_jobs.NotifyCommand(ingestJob.Queue) is { } notify) batch.BatchCommands.Add(notify);
+                if (!leasedHere && _jobs.NotifyCommand(ingestJob.Queue) is { } notify) batch.BatchCommands.Add(notify);
                 var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                 await using (reader.ConfigureAwait(false))
                 {

@@ -97,8 +97,12 @@ public sealed class PostgreSqlPipelineHostTests(PostgresServer server) : IAsyncL
     {
         var (web, webSeen) = await StartHostAsync("web", processJobs: false);
         var (_, workerSeen) = await StartHostAsync("worker", processJobs: true);
+        await using var notifications = await NotificationRecorder.StartAsync(server.ConnectionString, _schema + "_jobs");
         string[] chats = ["5511999990001", "5511999990002", "5511999990003"];
         var sent = await CaptureAsync(web, chats, perChat: 20);
+
+        // The web host has no ingest worker: its captures' ingest jobs wait for a claim, and their commits wake the workers.
+        await Eventually.TrueAsync(() => notifications.Queues.Contains("inbox.ingest"), "a NOTIFY for the ingest queue");
 
         await Eventually.TrueAsync(() => workerSeen.Seen.Count >= sent.Count, $"the worker host to handle {sent.Count} events");
 
@@ -115,6 +119,7 @@ public sealed class PostgreSqlPipelineHostTests(PostgresServer server) : IAsyncL
     public async Task Capture_and_ingest_hand_their_jobs_to_their_own_process_workers_already_leased_and_events_deliver_in_order()
     {
         var (host, seen) = await StartHostAsync("host-1", processJobs: true);
+        await using var notifications = await NotificationRecorder.StartAsync(server.ConnectionString, _schema + "_jobs");
         string[] chats = ["5511999990001", "5511999990002", "5511999990003", "5511999990004"];
 
         // Every capture's ingest job is inserted leased to this process's ingest worker and handed over at the commit. Each
@@ -135,6 +140,58 @@ public sealed class PostgreSqlPipelineHostTests(PostgresServer server) : IAsyncL
         Assert.Equal(sent.Count, jobs.Count(j => j.Queue == "inbox.ingest"));
         Assert.Equal(sent.Count, jobs.Count(j => j.Queue == "inbox.dispatch"));
         Assert.All(jobs, j => Assert.Equal((true, "host-1", (short)2, 1), (j.HandedOver, j.Owner, j.Status, j.Attempts)));
+
+        // Ingest jobs leased at insert wake no one (no other process could claim them): a capture's commit sends no NOTIFY.
+        // A listener gets notifications in commit order: once a marker sent after every job finished is in, all are.
+        await server.QueryAsync($"SELECT pg_notify('{_schema}_jobs', 'test/end')", r => r.GetValue(0));
+        await Eventually.TrueAsync(() => notifications.Queues.Contains("end"), "the marker NOTIFY");
+        Assert.Contains("inbox.dispatch", notifications.Queues); // the drains' commits still notify (drains may wait for a claim)
+        Assert.DoesNotContain("inbox.ingest", notifications.Queues);
+    }
+
+    /// <summary>
+    /// Listens on the store's channel from a connection of its own and keeps the queue named by each NOTIFY payload. Its
+    /// LISTEN is spelled in lower case, so the hosts' own LISTEN connections can still be counted by their statement text.
+    /// </summary>
+    private sealed class NotificationRecorder : IAsyncDisposable
+    {
+        private readonly Npgsql.NpgsqlConnection _connection;
+        private readonly CancellationTokenSource _stop = new();
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _queues = new();
+        private Task _loop = Task.CompletedTask;
+
+        private NotificationRecorder(Npgsql.NpgsqlConnection connection) => _connection = connection;
+
+        /// <summary>The queues notified so far (a payload is the sender, '/', and the queue).</summary>
+        public List<string> Queues => [.. _queues];
+
+        public static async Task<NotificationRecorder> StartAsync(string connectionString, string channel)
+        {
+            var connection = new Npgsql.NpgsqlConnection(connectionString);
+            await connection.OpenAsync();
+            var recorder = new NotificationRecorder(connection);
+            connection.Notification += (_, e) => recorder._queues.Enqueue(e.Payload[(e.Payload.IndexOf('/', StringComparison.Ordinal) + 1)..]);
+            await using (var listen = new Npgsql.NpgsqlCommand($"listen \"{channel}\"", connection)) await listen.ExecuteNonQueryAsync();
+            recorder._loop = Task.Run(async () =>
+            {
+                try
+                {
+                    while (true) await connection.WaitAsync(recorder._stop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            });
+            return recorder;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            await _loop;
+            await _connection.DisposeAsync();
+            _stop.Dispose();
+        }
     }
 
     [Fact]
