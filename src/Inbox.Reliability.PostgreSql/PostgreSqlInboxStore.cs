@@ -650,7 +650,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
             batch.BatchCommands.Add(Command(_sql.LockRaw, Bigints(rawIds)));
             batch.BatchCommands.Add(Command(_sql.ExistingDedupeKeys, Texts(keys)));
             batch.BatchCommands.Add(Command(_sql.AllocateEventIds, Bigints(rawIds), Integers(eventCounts)));
-            batch.BatchCommands.Add(Command(_jobs.Statements.IndexPlansAsynchronousCommit)); // for the rest of the transaction
+            batch.BatchCommands.Add(Command(_jobs.Statements.GenericIndexPlansAsynchronousCommit)); // for the rest of the transaction
             var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
@@ -882,7 +882,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
         _jobs.WithConnectionAsync(async connection =>
         {
             await using var batch = new NpgsqlBatch(connection);
-            batch.BatchCommands.Add(Command(_jobs.Statements.IndexPlans)); // one index probe per chat, whatever a cached plan saw
+            batch.BatchCommands.Add(Command(_jobs.Statements.GenericIndexPlans)); // one index probe per chat, whatever a cached plan saw
             batch.BatchCommands.Add(Command(_sql.GetPendingEventsOfChats,
                 Texts(group.Select(r => (string?)r.Provider).ToArray()), Texts(group.Select(r => (string?)r.Instance).ToArray()),
                 Texts(group.Select(r => (string?)r.Chat).ToArray()), Integers(group.Select(r => r.Limit).ToArray())));
@@ -975,7 +975,7 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
         return _jobs.WithConnectionAsync(async connection =>
         {
             await using var batch = new NpgsqlBatch(connection);
-            batch.BatchCommands.Add(Command(_jobs.Statements.IndexPlansAsynchronousCommit));
+            batch.BatchCommands.Add(Command(_jobs.Statements.GenericIndexPlansAsynchronousCommit));
             batch.BatchCommands.Add(Command(_sql.MarkDispatch,
                 Bigints(marks.Select(m => m.Id).ToArray()), Integers(marks.Select(m => (int)m.Status).ToArray()), Texts(marks.Select(m => m.Error).ToArray())));
             await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
