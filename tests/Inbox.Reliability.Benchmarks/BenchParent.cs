@@ -198,7 +198,6 @@ public static class BenchParent
                 await Console.Error.WriteLineAsync($"[bench] peers run {run} of {_options.Runs}: bash {script} (DATABASE_URL = the same server)");
                 var clock = Stopwatch.StartNew();
                 var arguments = script == _runScript ? Peers.RunArguments(_options) : [];
-                await PostgreSqlBenchStorage.CheckpointAsync(cancellationToken);
                 var (exitCode, lines) = await Peers.RunScriptAsync(script, arguments, _url, cancellationToken);
                 await Console.Error.WriteLineAsync($"[bench] {Path.GetFileName(script)} exited with {exitCode} after {clock.Elapsed.TotalSeconds:F0} s");
                 foreach (var line in lines)

@@ -24,7 +24,8 @@ namespace Inbox.Reliability.Benchmarks;
 /// and an <see cref="IInboxEventHandler"/> that records end-to-end latency, driven by HttpClient in this same process:
 /// 1. throughput from 32 closed-loop clients; 2. ack latency at 2,000 webhooks/s offered (open loop);
 /// 3. end-to-end (send to handler) latency of the webhooks of step 2 (and how busy the whole machine was meanwhile, every
-/// process on every core: at 2,000/s the pipeline's ingest and dispatch share the 2 cores with the client and the database); 4. the same capture without HTTP:
+/// process on every core: at 2,000/s the pipeline's ingest and dispatch share the 2 cores with the client and the
+/// database); 4. the same capture without HTTP:
 /// <see cref="IInboxCapture.CaptureAsync(string, string, ReadOnlyMemory{byte}, IReadOnlyDictionary{string, string}, CancellationToken)"/>
 /// from 32 concurrent callers (on 2 cores the HTTP client and Kestrel share the CPU with the database; this is the
 /// capture path alone); 5. steps 1, 2 and 4 again on an enqueue-only host (<c>ProcessJobs = false</c>, a web tier whose jobs
@@ -248,7 +249,6 @@ public static class CaptureMeasure
         for (var run = 1; run <= options.Runs; run++)
         {
             await Console.Error.WriteLineAsync($"[bench] pgbench ceiling run {run} of {options.Runs}: bash {script} (DATABASE_URL = the same server)");
-            await PostgreSqlBenchStorage.CheckpointAsync(cancellationToken);
             var (exitCode, lines) = await Peers.RunScriptAsync(script, [], url, cancellationToken);
             var line = lines.FirstOrDefault(l => !l.ContainsKey("error") && Peers.Name(l) == PgbenchPeer);
             if (exitCode != 0 || line is null) await Console.Error.WriteLineAsync($"[bench] {Path.GetFileName(script)} run {run} failed (exit code {exitCode}).");

@@ -40,10 +40,12 @@ public static class Peers
 
     /// <summary>
     /// Runs <c>bash script args</c> with DATABASE_URL set; every stdout line that is a JSON object is returned (and printed
-    /// to stdout as received), anything else goes to stderr. Canceling kills the script and its children.
+    /// to stdout as received), anything else goes to stderr. Canceling kills the script and its children. The server gets a
+    /// <c>CHECKPOINT</c> first, as before each of our measures (<see cref="PostgreSqlBenchStorage.CheckpointAsync"/>).
     /// </summary>
     public static async Task<(int ExitCode, List<JsonObject> Lines)> RunScriptAsync(string script, IEnumerable<string> arguments, string databaseUrl, CancellationToken cancellationToken)
     {
+        await PostgreSqlBenchStorage.CheckpointAsync(cancellationToken);
         var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, UseShellExecute = false, WorkingDirectory = Path.GetDirectoryName(script)! };
         start.ArgumentList.Add(script);
         foreach (var argument in arguments) start.ArgumentList.Add(argument);
