@@ -13,24 +13,32 @@ namespace Inbox.Reliability.PostgreSql;
 /// </summary>
 internal sealed class GroupCommit<TRequest, TResult> : IAsyncDisposable
 {
-    private readonly Channel<Pending> _channel = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<Pending> _channel;
     private readonly Func<IReadOnlyList<TRequest>, CancellationToken, Task<TResult[]>> _write;
     private readonly Func<TRequest, int> _size;
     private readonly int _maxSize;
+    private readonly int _flushers;
     private readonly CancellationTokenSource _stop = new();
     private readonly object _startLock = new();
-    private Task? _loop;
+    private Task? _loops;
     private long _groups;
     private int _waiting;
 
     /// <param name="write">Writes the requests in one transaction and returns one result per request, in order.</param>
     /// <param name="size">How many rows a request adds to a group.</param>
     /// <param name="maxSize">The most rows in one group (a soft cap: one large request still goes whole).</param>
-    public GroupCommit(Func<IReadOnlyList<TRequest>, CancellationToken, Task<TResult[]>> write, Func<TRequest, int> size, int maxSize)
+    /// <param name="flushers">
+    /// How many groups are written at once, each by its own flusher from the one queue: a request waits only until any
+    /// flusher is free, and while one group commits the next one's statements already run.
+    /// </param>
+    public GroupCommit(Func<IReadOnlyList<TRequest>, CancellationToken, Task<TResult[]>> write, Func<TRequest, int> size, int maxSize, int flushers = 1)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(flushers, 1);
         _write = write;
         _size = size;
         _maxSize = maxSize;
+        _flushers = flushers;
+        _channel = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = flushers == 1 });
     }
 
     /// <summary>How many requests wait for a group (not counting the group being written).</summary>
@@ -56,10 +64,10 @@ internal sealed class GroupCommit<TRequest, TResult> : IAsyncDisposable
 
     private void EnsureStarted()
     {
-        if (Volatile.Read(ref _loop) is not null) return;
+        if (Volatile.Read(ref _loops) is not null) return;
         lock (_startLock)
         {
-            _loop ??= Task.Run(RunAsync);
+            _loops ??= Task.WhenAll(Enumerable.Range(0, _flushers).Select(_ => Task.Run(RunAsync)));
         }
     }
 
@@ -122,7 +130,7 @@ internal sealed class GroupCommit<TRequest, TResult> : IAsyncDisposable
     {
         _channel.Writer.TryComplete();
         Task? loop;
-        lock (_startLock) loop = _loop;
+        lock (_startLock) loop = _loops;
         if (loop is not null)
         {
             // Let what is queued be written; give up (and cancel the write) if the database does not answer.

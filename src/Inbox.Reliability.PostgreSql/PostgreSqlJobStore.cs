@@ -76,6 +76,12 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
     /// <summary>This process's workers, by queue: a completion hands a worker its key's next job (<see cref="IJobTaker"/>).</summary>
     private readonly QueueSignals? _workers;
 
+    private readonly object _wakeLock = new();
+    private readonly HashSet<string> _wakePending = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _wakeStop = new();
+    private Task? _wakeLoop;
+    private long _wakeStatements;
+
     public PostgreSqlJobStore(PostgreSqlStorageOptions options, NpgsqlDataSource? dataSource, TimeProvider time, ILoggerFactory loggers, QueueSignals? workers = null)
     {
         _workers = workers;
@@ -103,9 +109,67 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
     /// <summary>This store's NOTIFY sender id: jobs other stores of this process insert with it do not wake this process twice.</summary>
     internal string Sender => _sender;
 
-    /// <summary>The NOTIFY that wakes the workers of <paramref name="queue"/> in other processes (not this one), or null when notifications are off.</summary>
-    internal NpgsqlBatchCommand? NotifyCommand(string queue) =>
-        _options.UseNotifications ? Command(_sql.Notify, Text(_channel), Text(_sender + "/"), Texts([queue])) : null;
+    /// <summary>
+    /// Wakes the workers of <paramref name="queues"/> in other processes (not this one) once the caller's transaction has
+    /// committed: call it after the commit. A NOTIFY sent inside a data transaction would make that commit wait in
+    /// PostgreSQL's queue of notifying commits, which run one after another, each holding its lock until its WAL is flushed:
+    /// every enqueue, capture and ingest of every host would commit in single file. Here one statement at a time carries
+    /// every wake-up asked for while the one before ran, in a transaction of its own that does not wait for its flush (a
+    /// wake-up lost in a crash costs nothing: the jobs are committed, and workers also poll). A failed NOTIFY is not
+    /// retried, for the same reason.
+    /// </summary>
+    internal void WakeOthersAfterCommit(IEnumerable<string> queues)
+    {
+        if (!_options.UseNotifications) return;
+        lock (_wakeLock)
+        {
+            foreach (var queue in queues) _wakePending.Add(queue);
+            if (_wakePending.Count == 0 || _wakeLoop is { IsCompleted: false }) return;
+            _wakeLoop = Task.Run(WakeLoopAsync);
+        }
+    }
+
+    /// <summary>Sends the wake-ups asked for, one statement at a time, until none wait.</summary>
+    private async Task WakeLoopAsync()
+    {
+        while (true)
+        {
+            string[] queues;
+            lock (_wakeLock)
+            {
+                if (_wakePending.Count == 0 || _wakeStop.IsCancellationRequested)
+                {
+                    _wakePending.Clear();
+                    return;
+                }
+
+                queues = [.. _wakePending];
+                _wakePending.Clear();
+            }
+
+            try
+            {
+                await WithConnectionAsync(async connection =>
+                {
+                    await using var command = new NpgsqlCommand(_sql.NotifyWithoutFlush, connection)
+                    {
+                        Parameters = { Text(_channel), Text(_sender + "/"), Texts(queues) },
+                    };
+                    await command.ExecuteNonQueryAsync(_wakeStop.Token).ConfigureAwait(false);
+                    return true;
+                }, _wakeStop.Token).ConfigureAwait(false);
+                Interlocked.Increment(ref _wakeStatements);
+            }
+            catch (Exception ex) when (ex is NpgsqlException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+            {
+                // Other hosts' workers find the jobs at their next poll.
+                PostgreSqlLog.WakeFailed(_logger, _channel, ex);
+            }
+        }
+    }
+
+    /// <summary>How many NOTIFY statements <see cref="WakeOthersAfterCommit"/> sent (fewer than wake-ups asked for means they were combined).</summary>
+    internal long WakeStatements => Interlocked.Read(ref _wakeStatements);
 
     /// <summary>How many enqueue groups were committed (each one round trip and one commit).</summary>
     internal long EnqueueGroups => _enqueues.Groups;
@@ -189,7 +253,8 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
     {
         var all = requests.Count == 1 ? requests[0] : requests.SelectMany(r => r).ToArray();
         var results = await WithConnectionAsync(
-            connection => InsertJobsAsync(connection, null, all, _sender, cancellationToken), cancellationToken, retryConflicts: true).ConfigureAwait(false);
+            connection => InsertJobsAsync(connection, null, all, null, cancellationToken), cancellationToken, retryConflicts: true).ConfigureAwait(false);
+        WakeOthersAfterCommit(all.Select(j => j.Queue));
         var split = new EnqueueResult[requests.Count][];
         var offset = 0;
         for (var i = 0; i < requests.Count; i++)
@@ -203,11 +268,14 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
 
     /// <summary>
     /// Adds jobs in list order in one batch of statements: key locks, one multi-row insert, the head repair a dedupe conflict
-    /// may need, the lookup of duplicates' ids, and one NOTIFY per queue. Without <paramref name="transaction"/> the batch is
-    /// its own (implicit) transaction; with one, it joins the caller's and everything commits or rolls back with it.
-    /// <paramref name="keysLocked"/>: the caller's transaction already holds the locks of every key in the list.
+    /// may need, and the lookup of duplicates' ids. Without <paramref name="transaction"/> the batch is its own (implicit)
+    /// transaction; with one, it joins the caller's and everything commits or rolls back with it. With a
+    /// <paramref name="notifySender"/> the batch also sends one NOTIFY per queue, in the transaction (for a host's own
+    /// transaction, whose commit this store does not see); without one, the caller wakes other processes with
+    /// <see cref="WakeOthersAfterCommit"/> once it has committed. <paramref name="keysLocked"/>: the caller's transaction
+    /// already holds the locks of every key in the list.
     /// </summary>
-    internal async Task<EnqueueResult[]> InsertJobsAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, IReadOnlyList<NewJob> jobs, string sender, CancellationToken cancellationToken, bool keysLocked = false)
+    internal async Task<EnqueueResult[]> InsertJobsAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, IReadOnlyList<NewJob> jobs, string? notifySender, CancellationToken cancellationToken, bool keysLocked = false)
     {
         var now = Now;
         var results = new EnqueueResult[jobs.Count];
@@ -278,7 +346,10 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
                 Texts(dedupeRows.Select(i => (string?)jobs[i].Queue).ToArray()), Texts(dedupeRows.Select(i => jobs[i].DedupeKey).ToArray())));
         }
 
-        if (_options.UseNotifications) batch.BatchCommands.Add(Command(_sql.Notify, Text(_channel), Text(sender + "/"), Texts(queues.Distinct(StringComparer.Ordinal).ToArray())));
+        if (_options.UseNotifications && notifySender is not null)
+        {
+            batch.BatchCommands.Add(Command(_sql.Notify, Text(_channel), Text(notifySender + "/"), Texts(queues.Distinct(StringComparer.Ordinal).ToArray())));
+        }
 
         var inserted = new List<(long Id, string Queue, string? Dedupe)>(n);
         var live = new Dictionary<(string, string), long>();
@@ -327,7 +398,7 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
         if (next != inserted.Count) throw new InvalidOperationException("PostgreSQL returned inserted jobs that do not match the request; nothing was lost, but the ids are unknown.");
         if (unresolved.Count > 0)
         {
-            var again = await InsertJobsAsync(connection, transaction, unresolved.Select(i => jobs[i]).ToList(), sender, cancellationToken, keysLocked).ConfigureAwait(false);
+            var again = await InsertJobsAsync(connection, transaction, unresolved.Select(i => jobs[i]).ToList(), notifySender, cancellationToken, keysLocked).ConfigureAwait(false);
             for (var u = 0; u < unresolved.Count; u++) results[unresolved[u]] = again[u];
         }
 
@@ -1069,6 +1140,10 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
     {
         await _enqueues.DisposeAsync().ConfigureAwait(false);
         foreach (var finishes in _finishes) await finishes.DisposeAsync().ConfigureAwait(false);
+        Task? wakes;
+        lock (_wakeLock) wakes = _wakeLoop;
+        if (wakes is not null && await Task.WhenAny(wakes, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false) != wakes) await _wakeStop.CancelAsync().ConfigureAwait(false);
+        await _wakeStop.CancelAsync().ConfigureAwait(false);
         if (_ownsDataSource && _dataSource.IsValueCreated) await _dataSource.Value.DisposeAsync().ConfigureAwait(false);
     }
 

@@ -16,6 +16,9 @@ public static class PostgreSqlEventIds
 
     /// <summary>A connection to the database failed; idle pooled connections were dropped.</summary>
     public const int ConnectionLost = 2004;
+
+    /// <summary>A NOTIFY that wakes other processes' workers after a commit failed; they find the jobs at their next poll.</summary>
+    public const int WakeFailed = 2005;
 }
 
 internal static partial class PostgreSqlLog
@@ -31,4 +34,7 @@ internal static partial class PostgreSqlLog
 
     [LoggerMessage(PostgreSqlEventIds.ConnectionLost, LogLevel.Warning, "A PostgreSQL connection failed ({SqlState}); idle pooled connections were dropped")]
     public static partial void ConnectionLost(ILogger logger, string sqlState, Exception exception);
+
+    [LoggerMessage(PostgreSqlEventIds.WakeFailed, LogLevel.Debug, "A PostgreSQL NOTIFY on {Channel} after a commit failed; other processes' workers find its jobs at their next poll")]
+    public static partial void WakeFailed(ILogger logger, string channel, Exception exception);
 }

@@ -54,6 +54,7 @@ internal sealed class Sql
             """;
 
         Notify = "SELECT count(pg_notify($1, $2 || q)) FROM unnest($3::text[]) AS q";
+        NotifyWithoutFlush = "SELECT set_config('synchronous_commit', 'off', true), count(pg_notify($1, $2 || q)) FROM unnest($3::text[]) AS q";
         // Claims and outcomes touch a handful of rows by key. The plan of a prepared statement is cached, and one made while
         // the jobs table was nearly empty (a new schema, the first seconds of a burst) would go on reading the whole table,
         // or a whole partial index, on every later call. With these off, what is left is the plan that is right at every
@@ -288,6 +289,9 @@ internal sealed class Sql
     public string LiveByDedupe { get; }
 
     public string Notify { get; }
+
+    /// <summary><see cref="Notify"/> as a transaction of its own whose commit does not wait for the WAL flush.</summary>
+    public string NotifyWithoutFlush { get; }
 
     /// <summary>This transaction only: plans use indexes (see the constructor); one row of settings.</summary>
     public string IndexPlans { get; }

@@ -13,6 +13,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -29,7 +30,8 @@ namespace Inbox.Reliability.Benchmarks;
 /// <see cref="IInboxCapture.CaptureAsync(string, string, ReadOnlyMemory{byte}, IReadOnlyDictionary{string, string}, CancellationToken)"/>
 /// from 32 concurrent callers (on 2 cores the HTTP client and Kestrel share the CPU with the database; this is the
 /// capture path alone); 5. steps 1, 2 and 4 again on an enqueue-only host (<c>ProcessJobs = false</c>, a web tier whose jobs
-/// other hosts would run; nothing processes meanwhile). With <c>--with-peers</c> on PostgreSQL, <see cref="RunPgbenchAsync"/> measures the database's own
+/// other hosts would run; nothing processes meanwhile); 6. the HTTP floor: the same client, server and bodies against an
+/// endpoint that reads the body and answers, storing nothing (what HTTP on loopback alone allows on this machine). With <c>--with-peers</c> on PostgreSQL, <see cref="RunPgbenchAsync"/> measures the database's own
 /// single-row insert ceiling on the same server for the ratio.
 /// </summary>
 public static class CaptureMeasure
@@ -137,6 +139,13 @@ public static class CaptureMeasure
         var webOpen = await OpenLoopAsync(client, webUrl, "el", Webhooks, OfferedPerS);
         var webInProcess = await InProcessAsync(web.Services.GetRequiredService<IInboxCapture>(), "ep", Webhooks, Clients);
         await phases.MarkAsync($"enqueue-only host ({Webhooks} webhooks from {Clients} clients, {Webhooks} at {OfferedPerS}/s, {Webhooks} in-process; non-2xx {webBurst.Non2xx + webOpen.Non2xx})");
+
+        // 6. The HTTP floor: the same client, server and bodies against an endpoint that reads the body and answers as the
+        // webhook endpoint does, storing nothing: what HTTP on loopback alone costs on this machine.
+        var httpOnlyUrl = new Uri(webUrl, HttpOnlyPath);
+        await ClosedLoopAsync(client, httpOnlyUrl, "hw", WarmupWebhooks / 2, Clients);
+        var httpOnly = await ClosedLoopAsync(client, httpOnlyUrl, "h", Webhooks, Clients);
+        await phases.MarkAsync($"HTTP only ({Webhooks} requests from {Clients} clients, nothing stored, non-2xx {httpOnly.Non2xx})");
         var peak = ProcessMemory.PeakRssMb();
         await web.StopAsync();
         await web.DisposeAsync();
@@ -168,6 +177,7 @@ public static class CaptureMeasure
             ["enqueue_only_ack_ms_p99"] = Ms(BenchResult.Percentile(webOpen.AckMs, 0.99)),
             ["enqueue_only_ack_machine_busy_pct"] = Ms(webOpen.MachineBusyPercent),
             ["enqueue_only_non_2xx"] = webBurst.Non2xx + webOpen.Non2xx + webInProcess.NotStored,
+            ["http_only_per_s"] = httpOnly.Non2xx == 0 ? Math.Round(Webhooks / httpOnly.LastSuccess.TotalSeconds) : null,
             ["peak_rss_mb"] = peak,
         };
         if (!allSeen) result["note"] = $"only {e2e.Count} of {Webhooks - open.Non2xx} events of the open loop reached the handler within 120 s";
@@ -196,9 +206,29 @@ public static class CaptureMeasure
 
         var app = builder.Build();
         app.MapInboxWebhooks("/webhooks");
+        app.MapPost(HttpOnlyPath, HttpOnlyAsync);
         await app.StartAsync();
         var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single());
         return (app, new Uri(address, $"/webhooks/zapi/{Instance}?secret={Secret}"));
+    }
+
+    /// <summary>The route of the HTTP floor (step 6): a body read and an answer like the webhook endpoint's, nothing stored.</summary>
+    private const string HttpOnlyPath = "/http-only";
+
+    private static readonly byte[] HttpOnlyAnswer = Encoding.UTF8.GetBytes("""{"status":"stored","id":1234567}""");
+
+    private static async Task HttpOnlyAsync(HttpContext context)
+    {
+        var body = new byte[context.Request.ContentLength ?? 0];
+        var read = 0;
+        int n;
+        while (read < body.Length && (n = await context.Request.Body.ReadAsync(body.AsMemory(read))) > 0) read += n;
+        context.Response.StatusCode = read == body.Length ? StatusCodes.Status200OK : StatusCodes.Status400BadRequest;
+        context.Response.ContentType = "application/json; charset=utf-8";
+        context.Response.Headers.CacheControl = "no-store";
+        context.Response.Headers.XContentTypeOptions = "nosniff";
+        context.Response.ContentLength = HttpOnlyAnswer.Length;
+        await context.Response.Body.WriteAsync(HttpOnlyAnswer);
     }
 
     private static JsonNode? Ms(double value) => double.IsFinite(value) ? JsonValue.Create(Math.Round(value, 2)) : null;
@@ -274,6 +304,7 @@ public static class CaptureMeasure
             ["capture_inproc_per_s"] = Ratio(Number(capture, "capture_inproc_per_s"), ceiling),
             ["enqueue_only_capture_per_s"] = Ratio(Number(capture, "enqueue_only_capture_per_s"), ceiling),
             ["enqueue_only_capture_inproc_per_s"] = Ratio(Number(capture, "enqueue_only_capture_inproc_per_s"), ceiling),
+            ["http_only_per_s"] = Ratio(Number(capture, "http_only_per_s"), ceiling),
         };
     }
 
@@ -296,6 +327,7 @@ public static class CaptureMeasure
             ["met_inproc"] = ceiling is > 0 && inProcess is not null && inProcess / ceiling >= PgbenchTarget,
             ["ratio_http_enqueue_only"] = Ratio(Number(capture, "enqueue_only_capture_per_s"), ceiling),
             ["ratio_inproc_enqueue_only"] = Ratio(Number(capture, "enqueue_only_capture_inproc_per_s"), ceiling),
+            ["ratio_http_only_floor"] = Ratio(Number(capture, "http_only_per_s"), ceiling),
         };
         if (ceiling is null) entry["note"] = "pgbench not measured";
         return entry;

@@ -390,6 +390,29 @@ public sealed class PostgreSqlSpecificTests(PostgresServer server) : IAsyncLifet
     }
 
     [Fact]
+    public async Task Wake_ups_asked_for_while_one_is_being_sent_all_reach_the_listener()
+    {
+        var storage = NewStorage();
+        var producer = NewProvider(storage.Schema);
+        var consumer = NewProvider(storage.Schema);
+        await producer.GetRequiredService<IJobStore>().MigrateAsync();
+        var woken = new ConcurrentQueue<string>();
+        using var stop = new CancellationTokenSource();
+        var listening = ((IJobWakeupSource)consumer.GetRequiredService<IJobStore>()).ListenAsync(woken.Enqueue, stop.Token);
+        await WaitForListener(storage.Schema);
+
+        // The NOTIFY goes after each commit, one statement at a time carrying every wake-up asked for meanwhile: 60
+        // concurrent enqueues to 60 queues commit in several groups while earlier wake-ups are on their way.
+        var queue = producer.GetRequiredService<IJobQueue>();
+        var names = Enumerable.Range(0, 60).Select(i => "q" + i).ToArray();
+        await Task.WhenAll(names.Select(name => Task.Run(() => queue.EnqueueAsync(new JobRequest(name, "{}")))));
+        await Eventually.TrueAsync(() => names.All(woken.Contains), "every queue to be notified");
+        Assert.Equal(names.Length, woken.Count); // once per queue here: each was asked for once
+        await stop.CancelAsync();
+        await listening;
+    }
+
+    [Fact]
     public async Task A_worker_in_another_host_is_woken_by_notify_without_waiting_for_its_poll()
     {
         var storage = NewStorage();
