@@ -160,10 +160,11 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
                 }, _wakeStop.Token).ConfigureAwait(false);
                 Interlocked.Increment(ref _wakeStatements);
             }
-            catch (Exception ex) when (ex is NpgsqlException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+            catch (Exception ex)
             {
-                // Other hosts' workers find the jobs at their next poll.
-                PostgreSqlLog.WakeFailed(_logger, _channel, ex);
+                // Whatever went wrong (the server is away, the store is being disposed), other hosts' workers find the jobs
+                // at their next poll.
+                if (!_wakeStop.IsCancellationRequested) PostgreSqlLog.WakeFailed(_logger, _channel, ex);
             }
         }
     }

@@ -35,6 +35,6 @@ internal static partial class PostgreSqlLog
     [LoggerMessage(PostgreSqlEventIds.ConnectionLost, LogLevel.Warning, "A PostgreSQL connection failed ({SqlState}); idle pooled connections were dropped")]
     public static partial void ConnectionLost(ILogger logger, string sqlState, Exception exception);
 
-    [LoggerMessage(PostgreSqlEventIds.WakeFailed, LogLevel.Debug, "A PostgreSQL NOTIFY on {Channel} after a commit failed; other processes' workers find its jobs at their next poll")]
+    [LoggerMessage(PostgreSqlEventIds.WakeFailed, LogLevel.Warning, "A PostgreSQL NOTIFY on {Channel} after a commit failed; other processes' workers find its jobs at their next poll")]
     public static partial void WakeFailed(ILogger logger, string channel, Exception exception);
 }
