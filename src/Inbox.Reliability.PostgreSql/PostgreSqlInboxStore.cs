@@ -161,9 +161,10 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
 
                 return true;
             }, cancellationToken, retryConflicts: true).ConfigureAwait(false);
-            // With a worker here every instance's job is leased (they are due now): the captures need not wake it.
+            // With a worker here every instance's job is leased (they are due now): the captures need not wake it. Jobs it
+            // no longer takes (it is stopping) are released to pending by then: other processes are woken for them.
             if (leased.Count > 0) handedOver = await _jobs.HandOverAsync(leased).ConfigureAwait(false);
-            else if (!leasedHere && inserted.Count > 0) _jobs.WakeOthersAfterCommit([ingestJob.Queue]);
+            if (!handedOver && inserted.Count > 0) _jobs.WakeOthersAfterCommit([ingestJob.Queue]);
             pending = ordered.Where(i => !inserted.ContainsKey(group[i].Key)).ToList();
         }
 
