@@ -2,23 +2,23 @@ using Microsoft.Extensions.Logging;
 
 namespace Inbox.Reliability.PostgreSql;
 
-/// <summary>Event ids of the PostgreSQL storage's log messages, for filtering and alerting.</summary>
+/// <summary>Event ids of the PostgreSQL storage's log messages (4001-4099), for filtering and alerting.</summary>
 public static class PostgreSqlEventIds
 {
     /// <summary>The LISTEN connection failed; it reconnects after a delay.</summary>
-    public const int ListenFailed = 2001;
+    public const int ListenFailed = 4001;
 
     /// <summary>The LISTEN connection is up again after a failure.</summary>
-    public const int ListenRestored = 2002;
+    public const int ListenRestored = 4002;
 
     /// <summary>Migrations were applied to the schema.</summary>
-    public const int Migrated = 2003;
+    public const int Migrated = 4003;
 
     /// <summary>A connection to the database failed; idle pooled connections were dropped.</summary>
-    public const int ConnectionLost = 2004;
+    public const int ConnectionLost = 4004;
 
     /// <summary>A NOTIFY that wakes other processes' workers after a commit failed; they find the jobs at their next poll.</summary>
-    public const int WakeFailed = 2005;
+    public const int WakeFailed = 4005;
 }
 
 internal static partial class PostgreSqlLog
