@@ -142,7 +142,6 @@ internal sealed class PostgreSqlInboxStore : IInboxStore, IOrderedEventSaves, IC
             var taker = _workers?.TakerOf(ingestJob.Queue) is { Capacity: > 0 } ingestWorker ? ingestWorker : null;
             var leased = new List<ClaimedJob>();
             var now = _jobs.Now;
-            var leasedHere = taker is not null && ingestJob.RunAt <= now;
             await _jobs.WithConnectionAsync(async connection =>
             {
                 inserted.Clear();

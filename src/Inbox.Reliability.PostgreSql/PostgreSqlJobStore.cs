@@ -80,7 +80,6 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
     private readonly HashSet<string> _wakePending = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _wakeStop = new();
     private Task? _wakeLoop;
-    private long _wakeStatements;
 
     public PostgreSqlJobStore(PostgreSqlStorageOptions options, NpgsqlDataSource? dataSource, TimeProvider time, ILoggerFactory loggers, QueueSignals? workers = null)
     {
@@ -105,9 +104,6 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
 
     /// <summary>The job statements of this schema (the pipeline store takes key locks with them).</summary>
     internal Sql Statements => _sql;
-
-    /// <summary>This store's NOTIFY sender id: jobs other stores of this process insert with it do not wake this process twice.</summary>
-    internal string Sender => _sender;
 
     /// <summary>
     /// Wakes the workers of <paramref name="queues"/> in other processes (not this one) once the caller's transaction has
@@ -158,7 +154,6 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
                     await command.ExecuteNonQueryAsync(_wakeStop.Token).ConfigureAwait(false);
                     return true;
                 }, _wakeStop.Token).ConfigureAwait(false);
-                Interlocked.Increment(ref _wakeStatements);
             }
             catch (Exception ex)
             {
@@ -168,9 +163,6 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
             }
         }
     }
-
-    /// <summary>How many NOTIFY statements <see cref="WakeOthersAfterCommit"/> sent (fewer than wake-ups asked for means they were combined).</summary>
-    internal long WakeStatements => Interlocked.Read(ref _wakeStatements);
 
     /// <summary>How many enqueue groups were committed (each one round trip and one commit).</summary>
     internal long EnqueueGroups => _enqueues.Groups;
@@ -1143,7 +1135,7 @@ internal sealed partial class PostgreSqlJobStore : IJobStore, IJobWakeupSource, 
         foreach (var finishes in _finishes) await finishes.DisposeAsync().ConfigureAwait(false);
         Task? wakes;
         lock (_wakeLock) wakes = _wakeLoop;
-        if (wakes is not null && await Task.WhenAny(wakes, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false) != wakes) await _wakeStop.CancelAsync().ConfigureAwait(false);
+        if (wakes is not null) await Task.WhenAny(wakes, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false); // what was asked for goes out
         await _wakeStop.CancelAsync().ConfigureAwait(false);
         if (_ownsDataSource && _dataSource.IsValueCreated) await _dataSource.Value.DisposeAsync().ConfigureAwait(false);
     }
